@@ -1,0 +1,72 @@
+"""Datasets by their Hugging Face name (online), read through the `datasets` library."""
+
+from __future__ import annotations
+
+import os
+
+from kbert.data.examples import TextExamples
+from kbert.errors import KbertInputError
+
+# name -> (text column, pair column, label column, evaluation split); the label names come from
+# the dataset's own ClassLabel feature.
+KNOWN = {
+    "glue/sst2": ("sentence", None, "label", "validation"),
+    "glue/cola": ("sentence", None, "label", "validation"),
+    "glue/mrpc": ("sentence1", "sentence2", "label", "validation"),
+    "glue/qqp": ("question1", "question2", "label", "validation"),
+    "glue/stsb": ("sentence1", "sentence2", "label", "validation"),
+    "glue/mnli": ("premise", "hypothesis", "label", "validation_matched"),
+    "glue/qnli": ("question", "sentence", "label", "validation"),
+    "glue/rte": ("sentence1", "sentence2", "label", "validation"),
+    "glue/wnli": ("sentence1", "sentence2", "label", "validation"),
+    "imdb": ("text", None, "label", "test"),
+    "ag_news": ("text", None, "label", "test"),
+    "yelp_polarity": ("text", None, "label", "test"),
+}
+
+
+def load_hub_dataset(name: str, split: str = "train", *, text_column: str | None = None,
+                     text_pair_column: str | None = None, label_column: str | None = None,
+                     max_rows: int | None = None) -> tuple[TextExamples, list[str] | None]:
+    """Loads a split of a Hugging Face dataset: (examples, label names or None).
+
+    Example:
+    >>> train, labels = load_hub_dataset("glue/sst2", "train")      # needs the network
+    >>> dev, _ = load_hub_dataset("glue/sst2", "eval")               # "eval": the known dev split
+
+    "org/name" paths and "builder/config" names both work; columns default to the ones in
+    `KNOWN`. Offline, this fails at once with a message naming the local-file alternative.
+    """
+    known = KNOWN.get(name, (None, None, None, "validation"))
+    text_column = text_column or known[0]
+    text_pair_column = text_pair_column or known[1]
+    label_column = label_column or known[2]
+    if split == "eval":
+        split = known[3]
+    if text_column is None or label_column is None:
+        raise KbertInputError(f"dataset {name!r} is not one kbert knows: give text_column and "
+                              f"label_column (known: {', '.join(sorted(KNOWN))})", source=name)
+    import datasets  # Imported here: it is slow to import and only this path needs it.
+
+    path, _, config = name.partition("/") if name.startswith("glue/") else (name, "", "")
+    try:
+        table = datasets.load_dataset(path, config or None, split=split)
+    except (ConnectionError, OSError) as error:
+        offline = os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        raise KbertInputError(
+            f"could not download dataset {name!r}{' (HF_DATASETS_OFFLINE=1)' if offline else ''}: "
+            f"{error}. Offline, read local files with --train_file/--eval_file "
+            "(kbert.data.read_table).", source=name) from None
+    if max_rows is not None:
+        table = table.select(range(min(max_rows, len(table))))
+    for column in (text_column, text_pair_column, label_column):
+        if column is not None and column not in table.column_names:
+            raise KbertInputError(f"no column {column!r}; it has {table.column_names}",
+                                  source=f"{name}[{split}]", field=column)
+    feature = table.features[label_column]
+    names = list(feature.names) if hasattr(feature, "names") else None
+    examples = TextExamples(
+        table[text_column], table[text_pair_column] if text_pair_column else None,
+        table[label_column], source=f"{name}[{split}]", text_field=text_column,
+        text_pair_field=str(text_pair_column), label_field=label_column)
+    return examples, names

@@ -1,0 +1,87 @@
+"""Whatever a user passes as `x` (lists, pairs, pandas, kbert.data examples) to checked texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kbert.data.examples import TextExamples
+from kbert.errors import KbertInputError
+
+
+def as_examples(x: Any, y: Any = None, *, name: str = "x") -> TextExamples:
+    """Normalizes task inputs and checks every text.
+
+    Example:
+    >>> as_examples([("a man eats", "someone eats")], [1]).text_pairs
+    ['someone eats']
+
+    Accepts a list (or array, or pandas Series) of strings, a list of (text_a, text_b) pairs,
+    a pandas DataFrame with one or two text columns, or `kbert.data.TextExamples` (whose labels
+    are used when `y` is None). Empty, whitespace-only, missing or undecodable texts raise
+    `KbertInputError` naming the row and field.
+    """
+    if isinstance(x, TextExamples):
+        examples = x if y is None else TextExamples(
+            x.texts, x.text_pairs, y, x.source, x.rows, x.text_field, x.text_pair_field)
+    else:
+        examples = _from_python(x, y, name)
+    for field, texts in zip((examples.text_field, examples.text_pair_field), examples.segments):
+        for index, text in enumerate(texts):
+            _check_text(text, examples, index, field)
+    if len(examples) == 0:
+        raise KbertInputError("no examples: the input is empty", source=examples.source)
+    if examples.labels is not None and len(examples.labels) != len(examples):
+        raise KbertInputError(
+            f"{len(examples)} texts but {len(examples.labels)} labels", source=examples.source)
+    return examples
+
+
+def _from_python(x: Any, y: Any, name: str) -> TextExamples:
+    if isinstance(x, (str, bytes)):
+        raise KbertInputError("expected a list of texts, got a single string; wrap it in a list",
+                              source=name)
+    if hasattr(x, "columns") and hasattr(x, "iloc"):  # pandas DataFrame
+        columns = list(x.columns)
+        if len(columns) not in (1, 2):
+            raise KbertInputError(f"a DataFrame of texts needs 1 or 2 columns, got {columns}",
+                                  source=name)
+        segments = [list(x[c]) for c in columns]
+        fields = [str(c) for c in columns]
+    else:
+        items = list(x.tolist() if isinstance(x, np.ndarray) else x)
+        is_pair = bool(items) and all(isinstance(i, (tuple, list, np.ndarray)) for i in items)
+        if is_pair:
+            for index, item in enumerate(items):
+                if len(item) != 2:
+                    raise KbertInputError(f"a pair needs exactly 2 texts, got {len(item)}",
+                                          source=name, row=index)
+            segments = [[i[0] for i in items], [i[1] for i in items]]
+        else:
+            segments = [items]
+        fields = ["text", "text_pair"]
+    labels = None
+    if y is not None:
+        labels = list(y.tolist() if hasattr(y, "tolist") else y)
+    return TextExamples(segments[0], segments[1] if len(segments) == 2 else None, labels,
+                        source=name, text_field=fields[0],
+                        text_pair_field=fields[1] if len(fields) == 2 else "text_pair")
+
+
+def _check_text(text: Any, examples: TextExamples, index: int, field: str) -> None:
+    source, row = examples.where(index)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise KbertInputError(f"text is not valid UTF-8 ({error.reason} at byte {error.start})",
+                                  source=source, row=row, field=field) from None
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        raise KbertInputError("text is missing", source=source, row=row, field=field)
+    if not isinstance(text, str):
+        raise KbertInputError(f"expected a string, got {type(text).__name__} {text!r}",
+                              source=source, row=row, field=field)
+    if not text.strip():
+        raise KbertInputError("text is empty" if not text else "text is only whitespace",
+                              source=source, row=row, field=field)

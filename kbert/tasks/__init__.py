@@ -1,0 +1,7 @@
+"""Stage 3: task models, each a KerasHub BertBackbone plus one head."""
+
+from kbert.tasks.classifier import TextClassifier
+from kbert.tasks.regressor import TextRegressor
+from kbert.tasks.task import Prepared, Task
+
+__all__ = ["Task", "Prepared", "TextClassifier", "TextRegressor"]

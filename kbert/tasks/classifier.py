@@ -1,0 +1,124 @@
+"""Text classification: single texts or pairs, one label or many (multi-label)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from kbert.data.examples import TextExamples
+from kbert.errors import KbertInputError
+from kbert.tasks.heads import pool
+from kbert.tasks.task import Task
+from kbert.training import metrics
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TextClassifier(Task):
+    """A BERT encoder with a classification head that outputs probabilities.
+
+    Example:
+    >>> clf = kbert.TextClassifier.from_preset("minilm_l6_uncased", labels=["negative", "positive"])
+    >>> clf.fit(["what a delight", "a dull mess"], ["positive", "negative"], epochs=3)
+    >>> clf.predict(["a gripping film"])          # (1, 2) probabilities
+    >>> clf.predict_labels(["a gripping film"])   # ["positive"]
+
+    Pairs: pass `x` as a list of (text_a, text_b). `multi_label=True` gives independent sigmoid
+    outputs trained with binary cross-entropy; a label is predicted when its probability is at
+    least `threshold`, and labels are lists of names (or a multi-hot array).
+    """
+
+    def __init__(self, backbone, preprocessor, num_classes: int | None = None,
+                 labels: Sequence[str] | None = None, multi_label: bool = False,
+                 threshold: float = 0.5, pooling: str = "pooled", dropout: float = 0.1, **kwargs):
+        if labels is None and num_classes is None:
+            raise ValueError("Give num_classes or labels (the class names).")
+        labels = [str(i) for i in range(num_classes)] if labels is None else [str(l) for l in labels]
+        if num_classes is not None and num_classes != len(labels):
+            raise ValueError(f"num_classes={num_classes} but {len(labels)} labels: {labels}.")
+        if len(labels) < (1 if multi_label else 2) or len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct and at least {1 if multi_label else 2}; "
+                             f"got {labels}.")
+        inputs = backbone.input
+        pooled = pool(backbone(inputs), inputs["padding_mask"], pooling)
+        hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
+                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+        probabilities = keras.layers.Activation("sigmoid" if multi_label else "softmax",
+                                                dtype="float32", name="probability")(logits)
+        super().__init__(inputs=inputs, outputs=probabilities, backbone=backbone,
+                         preprocessor=preprocessor, **kwargs)
+        self.labels, self.multi_label, self.threshold = labels, bool(multi_label), float(threshold)
+        self.pooling, self.dropout = pooling, dropout
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def get_config(self):
+        return {**super().get_config(), "labels": self.labels, "multi_label": self.multi_label,
+                "threshold": self.threshold, "pooling": self.pooling, "dropout": self.dropout}
+
+    def _default_loss(self):
+        if self.multi_label:
+            return keras.losses.BinaryCrossentropy()
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def _default_metrics(self):
+        if self.multi_label:
+            return [keras.metrics.BinaryAccuracy(threshold=self.threshold, name="binary_accuracy")]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def _targets(self, examples: TextExamples) -> np.ndarray:
+        index = {name: i for i, name in enumerate(self.labels)}
+
+        def class_id(value, position):
+            if isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            if isinstance(value, (int, np.integer)) and 0 <= value < self.num_classes:
+                return int(value)
+            if isinstance(value, float) and value.is_integer() and 0 <= value < self.num_classes:
+                return int(value)
+            if isinstance(value, str) and value.strip() in index:
+                return index[value.strip()]
+            source, row = examples.where(position)
+            raise KbertInputError(
+                f"unknown label {value!r}: expected one of {self.labels} or a class id "
+                f"0..{self.num_classes - 1}", source=source, row=row, field=examples.label_field)
+
+        if not self.multi_label:
+            return np.array([class_id(v, i) for i, v in enumerate(examples.labels)], np.int32)
+        targets = np.zeros((len(examples), self.num_classes), np.float32)
+        for i, value in enumerate(examples.labels):
+            if isinstance(value, np.ndarray) and value.shape == (self.num_classes,) \
+                    and value.dtype != object:
+                targets[i] = value  # Already multi-hot.
+                continue
+            if isinstance(value, str):  # "PER,LOC" as read from a table cell.
+                value = [v for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple, set, np.ndarray)):
+                source, row = examples.where(i)
+                raise KbertInputError(f"a multi-label target must be a list of labels; got {value!r}",
+                                      source=source, row=row, field=examples.label_field)
+            for v in value:
+                targets[i, class_id(v, i)] = 1.0
+        return targets
+
+    def _report(self, targets, outputs):
+        if self.multi_label:
+            return metrics.multilabel_report(targets, outputs, self.threshold)
+        return metrics.classification_report(targets, outputs)
+
+    def predict_labels(self, x, batch_size: int = 32) -> list:
+        """Label names: one per input, or for multi-label a list of names per input.
+
+        Example:
+        >>> clf.predict_labels(["a gripping film", "a dull mess"])
+        ['positive', 'negative']
+        """
+        probabilities = self.predict(x, batch_size=batch_size)
+        if self.multi_label:
+            return [[self.labels[j] for j in np.flatnonzero(row >= self.threshold)]
+                    for row in probabilities]
+        return [self.labels[j] for j in probabilities.argmax(-1)]

@@ -1,0 +1,63 @@
+"""Text regression: a score for a text or a pair (STS-B similarity, ratings)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kbert.data.examples import TextExamples
+from kbert.errors import KbertInputError
+from kbert.tasks.heads import pool
+from kbert.tasks.task import Task
+from kbert.training import metrics
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TextRegressor(Task):
+    """A BERT encoder with a linear head that outputs one float per input.
+
+    Example:
+    >>> reg = kbert.TextRegressor.from_preset("minilm_l6_uncased")
+    >>> reg.fit([("A man plays.", "A man is playing.")], [4.8], epochs=3)
+    >>> reg.predict([("A dog runs.", "A cat sleeps.")])      # shape (1,)
+    """
+
+    def __init__(self, backbone, preprocessor, pooling: str = "pooled", dropout: float = 0.1,
+                 **kwargs):
+        inputs = backbone.input
+        pooled = pool(backbone(inputs), inputs["padding_mask"], pooling)
+        hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+        score = keras.layers.Dense(1, dtype="float32", name="score",
+                                   kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+        super().__init__(inputs=inputs, outputs=score, backbone=backbone,
+                         preprocessor=preprocessor, **kwargs)
+        self.pooling, self.dropout = pooling, dropout
+
+    def get_config(self):
+        return {**super().get_config(), "pooling": self.pooling, "dropout": self.dropout}
+
+    def _default_loss(self):
+        return keras.losses.MeanSquaredError()
+
+    def _default_metrics(self):
+        return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def _targets(self, examples: TextExamples) -> np.ndarray:
+        targets = np.empty((len(examples), 1), np.float32)
+        for i, value in enumerate(examples.labels):
+            try:
+                targets[i, 0] = float(value)
+            except (TypeError, ValueError):
+                targets[i, 0] = np.nan
+            if not np.isfinite(targets[i, 0]):
+                source, row = examples.where(i)
+                raise KbertInputError(f"expected a finite number, got {value!r}",
+                                      source=source, row=row, field=examples.label_field)
+        return targets
+
+    def _report(self, targets, outputs):
+        return metrics.regression_report(targets, outputs)
+
+    def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
+        """Scores, shape (n,)."""
+        return super().predict(x, batch_size=batch_size, **kwargs).reshape(-1)

