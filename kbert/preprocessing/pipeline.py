@@ -115,10 +115,16 @@ def streaming_batches(preprocessor: TextPreprocessor, dataset: tf.data.Dataset, 
     def encode_batch(x, y):
         segments = list(x) if isinstance(x, (tuple, list)) else [x]
         token_ids, segment_ids, _ = preprocessor.encode(segments)
-        return {"ids": token_ids, "segs": segment_ids,
+        return {"ids": token_ids.to_tensor(), "segs": segment_ids.to_tensor(),
                 "len": tf.cast(token_ids.row_lengths(), tf.int32)}, y
 
-    elements = dataset.batch(256).map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    def unpad(features, y):  # Rows leave the batch at their own length, for regrouping.
+        length = features["len"]
+        return {"ids": features["ids"][:length], "segs": features["segs"][:length],
+                "len": length}, y
+
+    elements = (dataset.batch(256).map(encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
+                .unbatch().map(unpad, num_parallel_calls=tf.data.AUTOTUNE))
     return _batch_and_pad(preprocessor, elements, batch_size, group_by_length)
 
 

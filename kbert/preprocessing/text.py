@@ -58,7 +58,7 @@ class TextPreprocessor(keras.layers.Layer):
         # Built on first use: a tokenizer restored by load_model gets its vocabulary only after
         # this constructor has run.
         self._packer = None
-        self._graph_encode = None
+        self._graph_encode = {}
 
     @property
     def pad_id(self) -> int:
@@ -84,9 +84,11 @@ class TextPreprocessor(keras.layers.Layer):
         """
         if tf.executing_eagerly():
             # KerasHub layers return Python lists when called eagerly; run them as a graph.
-            if self._graph_encode is None:
-                self._graph_encode = tf.function(self._encode, reduce_retracing=True)
-            return self._graph_encode([tf.convert_to_tensor(text) for text in segments])
+            # One trace per number of segments, whatever the batch size.
+            if len(segments) not in self._graph_encode:
+                signature = [[tf.TensorSpec([None], tf.string)] * len(segments)]
+                self._graph_encode[len(segments)] = tf.function(self._encode, input_signature=signature)
+            return self._graph_encode[len(segments)]([tf.convert_to_tensor(t) for t in segments])
         return self._encode(segments)
 
     def _encode(self, segments):

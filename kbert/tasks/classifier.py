@@ -31,7 +31,7 @@ class TextClassifier(Task):
 
     def __init__(self, backbone, preprocessor, num_classes: int | None = None,
                  labels: Sequence[str] | None = None, multi_label: bool = False,
-                 threshold: float = 0.5, pooling: str = "pooled", dropout: float = 0.1, **kwargs):
+                 threshold: float = 0.5, pooling: str = "mean", dropout: float = 0.1, **kwargs):
         if labels is None and num_classes is None:
             raise ValueError("Give num_classes or labels (the class names).")
         labels = [str(i) for i in range(num_classes)] if labels is None else [str(l) for l in labels]
@@ -41,7 +41,7 @@ class TextClassifier(Task):
             raise ValueError(f"labels must be distinct and at least {1 if multi_label else 2}; "
                              f"got {labels}.")
         inputs = backbone.input
-        pooled = pool(backbone(inputs), inputs["padding_mask"], pooling)
+        pooled = pool(backbone, inputs, pooling)
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
         logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
                                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)

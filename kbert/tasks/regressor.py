@@ -22,10 +22,10 @@ class TextRegressor(Task):
     >>> reg.predict([("A dog runs.", "A cat sleeps.")])      # shape (1,)
     """
 
-    def __init__(self, backbone, preprocessor, pooling: str = "pooled", dropout: float = 0.1,
+    def __init__(self, backbone, preprocessor, pooling: str = "mean", dropout: float = 0.1,
                  **kwargs):
         inputs = backbone.input
-        pooled = pool(backbone(inputs), inputs["padding_mask"], pooling)
+        pooled = pool(backbone, inputs, pooling)
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
         score = keras.layers.Dense(1, dtype="float32", name="score",
                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)

@@ -1,0 +1,56 @@
+"""The run loop the training scripts share: fit with evaluation, then keep the model, the metrics
+and TensorBoard logs in one model directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+from absl import logging
+
+from kbert.files import atomic_path, write_json
+from kbert.training.callbacks import EvaluationCallback
+
+
+def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, epochs: int,
+                       batch_size: int, seed: int | None = None,
+                       extra_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fits `model` (any kbert task) on prepared data and writes into `model_dir`:
+    `model.keras`, `metrics.json` (every epoch and the final evaluation) and `logs/` for
+    TensorBoard. The model and metrics files appear only once complete.
+
+    Example:
+    >>> train_and_evaluate(clf, clf.prepare(train), clf.prepare(dev), model_dir="runs/sst2",
+    ...                    epochs=3, batch_size=32)
+    {'final': {'accuracy': 0.91, ...}, 'epochs': [...], ...}
+    """
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    # The evaluation callback comes first so TensorBoard and History see its metrics.
+    evaluation = EvaluationCallback(eval_data, batch_size=batch_size * 2) if eval_data else None
+    callbacks = [c for c in (evaluation, keras.callbacks.TensorBoard(str(model_dir / "logs"))) if c]
+    start = time.time()
+    history = model.fit(train, epochs=epochs, batch_size=batch_size, seed=seed,
+                        callbacks=callbacks, verbose="auto")
+    seconds = time.time() - start
+    epochs_log = [{key: float(values[i]) for key, values in history.history.items()}
+                  for i in range(len(history.epoch))]
+    final = evaluation.last_report if evaluation else {}
+    result = {
+        **(extra_metadata or {}),
+        "train_examples": len(train.examples) if hasattr(train, "examples") else None,
+        "eval_examples": len(eval_data.examples) if hasattr(eval_data, "examples") else None,
+        "epochs": epochs_log,
+        "final": final,
+        "train_seconds": round(seconds, 1),
+    }
+    if result["train_examples"]:
+        result["train_examples_per_second"] = round(result["train_examples"] * epochs / seconds, 1)
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
+    write_json(model_dir / "metrics.json", result)
+    logging.info("final evaluation: %s", final)
+    logging.info("wrote %s and %s", model_dir / "model.keras", model_dir / "metrics.json")
+    return result

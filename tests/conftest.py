@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny random BERT (2 layers, hidden 32) with a small real WordPiece vocabulary,
+and the location of ../shared/data for the tests that use real benchmark files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+import pytest  # noqa: E402
+
+from kbert.preprocessing import TextPreprocessor  # noqa: E402
+
+WORDS = """the a an is was it this that film movie book great good fine bad awful dull boring
+gripping lovely terrible i you we love hate liked loved not very really so and but or of to in
+on with for man woman dog cat plays eats runs sleeps sits paris london berlin jeremy lives
+works kettle food service slow fast , . ! ?""".split()
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + ["##s", "##ing", "##ed", "##ly", "un"]
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tiny_backbone() -> keras_hub.models.BertBackbone:
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=64)
+
+
+def tiny_tokenizer() -> keras_hub.models.BertTokenizer:
+    return keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=True)
+
+
+@pytest.fixture
+def tiny_parts():
+    """(backbone, preprocessor) of a tiny random BERT, sequence_length 32."""
+    keras.utils.set_random_seed(0)
+    return tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length=32)
+
+
+@pytest.fixture
+def tiny_preset(tmp_path):
+    """A KerasHub preset directory holding the tiny BERT, usable as `preset=`."""
+    keras.utils.set_random_seed(0)
+    directory = tmp_path / "tiny_preset"
+    tiny_backbone().save_to_preset(str(directory))
+    tiny_tokenizer().save_to_preset(str(directory))
+    return str(directory)
+
+
+@pytest.fixture
+def shared_data():
+    """../shared/data, or a skip saying it is absent (it is on dev machines and in CI only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real benchmark data not found at {SHARED_DATA}")
+    return SHARED_DATA
