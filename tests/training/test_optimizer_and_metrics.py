@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from kbert.training import WarmupLinearDecay, bert_adamw
+from kbert.training.metrics import classification_report, multilabel_report, regression_report
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    schedule = WarmupLinearDecay(peak=1e-4, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100, 120)]
+    np.testing.assert_allclose(values, [0.0, 5e-5, 1e-4, 5e-5, 0.0, 0.0], atol=1e-12)
+
+
+def test_schedule_round_trips_its_config():
+    schedule = WarmupLinearDecay(2e-5, 1000, 60)
+    assert WarmupLinearDecay(**schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_bert_adamw_plans_warmup_from_ratio():
+    optimizer = bert_adamw(3e-5, total_steps=200, warmup_ratio=0.06)
+    schedule = optimizer._learning_rate
+    assert (schedule.total_steps, schedule.warmup_steps, schedule.peak) == (200, 12, 3e-5)
+
+
+def test_classification_report_matches_hand_computation():
+    labels = np.array([0, 1, 1, 0])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    report = classification_report(labels, probabilities)
+    assert report["accuracy"] == 0.75
+    assert report["f1"] == pytest.approx(2 / 3)  # precision 1, recall 0.5
+    expected_loss = -np.mean(np.log([0.9, 0.8, 0.4, 0.7]))
+    assert report["loss"] == pytest.approx(expected_loss)
+    assert -1 <= report["mcc"] <= 1
+
+
+def test_three_classes_use_macro_f1():
+    labels = np.array([0, 1, 2])
+    probabilities = np.eye(3)[[0, 1, 1]]
+    report = classification_report(labels, probabilities)
+    assert report["f1"] == report["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_multilabel_report_micro_f1():
+    labels = np.array([[1, 0, 1], [0, 1, 0]])
+    probabilities = np.array([[0.9, 0.6, 0.2], [0.1, 0.7, 0.1]])
+    report = multilabel_report(labels, probabilities)
+    # predicted {0,1} and {1}: tp=2, fp=1, fn=1 -> micro F1 = 2/3
+    assert report["micro_f1"] == pytest.approx(2 / 3)
+    assert report["subset_accuracy"] == 0.5
+
+
+def test_regression_report_correlations():
+    report = regression_report(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.1, 1.9, 3.5, 3.9]))
+    assert report["spearman"] == pytest.approx(1.0)
+    assert 0.9 < report["pearson"] <= 1.0
