@@ -24,7 +24,8 @@ class TextClassifier(Task):
     >>> clf.predict(["a gripping film"])          # (1, 2) probabilities
     >>> clf.predict_labels(["a gripping film"])   # ["positive"]
 
-    Pairs: pass `x` as a list of (text_a, text_b). `multi_label=True` gives independent sigmoid
+    Labels are names, or class ids (ints, or digit strings as read from a file, where they are
+    not themselves label names). Pairs: pass `x` as a list of (text_a, text_b). `multi_label=True` gives independent sigmoid
     outputs trained with binary cross-entropy; a label is predicted when its probability is at
     least `threshold`, and labels are lists of names (or a multi-hot array).
     """
@@ -80,8 +81,12 @@ class TextClassifier(Task):
                 return int(value)
             if isinstance(value, float) and value.is_integer() and 0 <= value < self.num_classes:
                 return int(value)
-            if isinstance(value, str) and value.strip() in index:
-                return index[value.strip()]
+            if isinstance(value, str):
+                value = value.strip()
+                if value in index:  # A label name first...
+                    return index[value]
+                if value.isdigit() and int(value) < self.num_classes:  # ...else a class id.
+                    return int(value)
             source, row = examples.where(position)
             raise KbertInputError(
                 f"unknown label {value!r}: expected one of {self.labels} or a class id "

@@ -26,8 +26,8 @@ def test_fit_learns_a_separable_toy_set_and_predicts_label_names(clf):
 
 
 def test_labels_may_be_names_or_class_ids(clf):
-    examples = kbert.data.TextExamples(TEXTS[:3], labels=["pos", 0, np.int64(1)])
-    assert clf._targets(examples).tolist() == [1, 0, 1]
+    examples = kbert.data.TextExamples(TEXTS[:4], labels=["pos", 0, np.int64(1), "0"])
+    assert clf._targets(examples).tolist() == [1, 0, 1, 0]
 
 
 def test_unknown_label_names_the_row_and_field(clf):
@@ -130,3 +130,16 @@ def test_bad_constructor_arguments(tiny_parts):
         kbert.TextClassifier(backbone, preprocessor, labels=["a", "a"])
     with pytest.raises(ValueError, match="pooling"):
         kbert.TextClassifier(backbone, preprocessor, num_classes=2, pooling="max")
+
+
+def test_fit_and_predict_stream_a_tf_data_dataset(clf):
+    import tensorflow as tf
+
+    ids = [1] * 4 + [0] * 4
+    dataset = tf.data.Dataset.from_tensor_slices((TEXTS, ids))
+    history = clf.fit(dataset, epochs=2, batch_size=4, verbose=0)
+    assert len(history.history["loss"]) == 2
+    # Planned from the dataset's size: 2 batches plus at most one partial batch per bucket.
+    assert clf.optimizer._learning_rate.total_steps == 2 * (2 + 2)
+    texts = tf.data.Dataset.from_tensor_slices(TEXTS)
+    np.testing.assert_allclose(clf.predict(texts, verbose=0), clf.predict(TEXTS), atol=1e-6)
