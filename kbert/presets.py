@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 from pathlib import Path
 
 import keras_hub
 
+from kbert import network
 from kbert.errors import PresetError
 
 OFFLINE_DEFAULT = "minilm_l6_uncased"
@@ -68,12 +68,8 @@ def resolve(preset: str) -> str:
 
 def _require_network(preset: str, host: str) -> None:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" and host == _HUB_HOSTS["hf://"]
-    if not offline:
-        try:
-            socket.create_connection((host, 443), timeout=3).close()
-            return
-        except OSError:
-            pass
+    if not offline and network.reachable(host):
+        return
     raise PresetError(
         f"Preset '{preset}' must be downloaded from {host}, which cannot be reached (offline?). "
         f"Use the offline default '{OFFLINE_DEFAULT}' or a local model directory instead.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from kbert import network
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
 
@@ -46,13 +47,19 @@ def load_hub_dataset(name: str, split: str = "train", *, text_column: str | None
     if text_column is None or label_column is None:
         raise KbertInputError(f"dataset {name!r} is not one kbert knows: give text_column and "
                               f"label_column (known: {', '.join(sorted(KNOWN))})", source=name)
+    offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+    if not offline and not network.reachable("huggingface.co"):
+        # Without this, `datasets` retries for half a minute before giving up.
+        raise KbertInputError(
+            f"dataset {name!r} must be downloaded from huggingface.co, which cannot be reached "
+            "(offline?). Read local files with --train_file/--eval_file (kbert.data.read_table), "
+            "or set HF_DATASETS_OFFLINE=1 to use a local datasets cache.", source=name)
     import datasets  # Imported here: it is slow to import and only this path needs it.
 
     path, _, config = name.partition("/") if name.startswith("glue/") else (name, "", "")
     try:
         table = datasets.load_dataset(path, config or None, split=split)
     except (ConnectionError, OSError) as error:
-        offline = os.environ.get("HF_DATASETS_OFFLINE") == "1"
         raise KbertInputError(
             f"could not download dataset {name!r}{' (HF_DATASETS_OFFLINE=1)' if offline else ''}: "
             f"{error}. Offline, read local files with --train_file/--eval_file "
