@@ -1,5 +1,17 @@
-"""Stage 5: export trained task models for servers and devices (SavedModel, TFLite).
+"""Stage 5 of the pipeline: trained task models to artifacts servers and phones run as they are.
 
-Installed as `kbert.export`. The exporters land with the export issue; this stage may import
-`kbert.tasks`, and no earlier stage imports it.
+Installed as `kbert.export` (the folder sits at the top of the repository, as the pipeline's
+last stage). It may import `kbert.tasks`; no earlier stage imports it.
+
+Example:
+>>> from kbert import export
+>>> export.to_saved_model(clf, "out/saved_model")
+>>> export.to_tflite(clf, "out/model.tflite", quantization="dynamic")
 """
+
+from kbert.export.checks import ExportError, tflite_ops
+from kbert.export.saved_model import to_saved_model
+from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
+
+__all__ = ["to_saved_model", "to_tflite", "tflite_ops", "device_features", "ExportError",
+           "QUANTIZATIONS"]

@@ -58,7 +58,9 @@ class TextPreprocessor(keras.layers.Layer):
         # Built on first use: a tokenizer restored by load_model gets its vocabulary only after
         # this constructor has run.
         self._packer = None
-        self._graph_encode = {}
+        # A plain dict, hidden from tracking: SavedModel export must not try to save it.
+        object.__setattr__(self, "_graph_encode", {})
+        self.built = True  # No weights: nothing to build.
 
     @property
     def pad_id(self) -> int:

@@ -38,10 +38,13 @@ class Task(keras.Model):
     report on a whole prediction set (`_report`).
     """
 
-    def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor, **kwargs):
+    def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor,
+                 pair_inputs: bool = False, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self.preprocessor = preprocessor
+        # Whether inputs are (text_a, text_b) pairs: set by fit, kept in the config for export.
+        self.pair_inputs = bool(pair_inputs)
         self.dtype_policy = backbone.dtype_policy
         self._recipe: dict[str, Any] | None = None
 
@@ -68,7 +71,7 @@ class Task(keras.Model):
         # Not chained to the functional config: the constructor arguments are the config.
         return {"backbone": keras.layers.serialize(self.backbone),
                 "preprocessor": keras.layers.serialize(self.preprocessor),
-                "name": self.name}
+                "pair_inputs": self.pair_inputs, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
@@ -163,11 +166,13 @@ class Task(keras.Model):
             train = pipeline.streaming_batches(self.preprocessor, x, batch_size,
                                                group_by_length=group_by_length)
             steps = steps_per_epoch or _known_steps(x, batch_size, self.preprocessor)
+            self.pair_inputs = isinstance(x.element_spec[0], (tuple, list))
             if steps_per_epoch:
                 train = train.repeat()
         else:
             prepared = self.prepare(x, y)
             self._require_targets(prepared, "fit")
+            self.pair_inputs = prepared.examples.text_pairs is not None
             train = pipeline.training_batches(self.preprocessor, prepared.encoded,
                                               prepared.targets, batch_size, shuffle=shuffle,
                                               seed=seed, group_by_length=group_by_length)

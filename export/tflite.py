@@ -1,0 +1,137 @@
+"""Task model to a builtins-only TFLite file with static [1, L] int32 inputs named `ids`, `mask`
+and `segment_ids` (the MediaPipe Tasks / BERT-on-device convention)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kbert.export.checks import ExportError, check_deployable
+from kbert.files import atomic_path
+from kbert.preprocessing import as_examples, encode
+
+QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+INPUT_NAMES = ("ids", "mask", "segment_ids")
+
+
+def device_features(model, x, sequence_length: int,
+                    name: str = "x") -> list[dict[str, np.ndarray]]:
+    """kbert's own preprocessing of `x` as on-device inputs: one {ids, mask, segment_ids} dict of
+    int32 [1, L] arrays per example (what an app feeds the interpreter).
+
+    Example:
+    >>> device_features(clf, ["a gripping film"], 128)[0]["ids"].shape
+    (1, 128)
+    """
+    examples = as_examples(x, name=name)
+    encoded = encode(model.preprocessor, examples.segments)
+    rows = []
+    for token_ids, segment_ids in zip(encoded.token_ids.to_list(), encoded.segment_ids.to_list()):
+        ids = np.zeros((1, sequence_length), np.int32)
+        mask = np.zeros((1, sequence_length), np.int32)
+        segments = np.zeros((1, sequence_length), np.int32)
+        length = min(len(token_ids), sequence_length)
+        ids[0, :length], mask[0, :length] = token_ids[:length], 1
+        segments[0, :length] = segment_ids[:length]
+        if model.preprocessor.pad_id:
+            ids[0, length:] = model.preprocessor.pad_id
+        rows.append({"ids": ids, "mask": mask, "segment_ids": segments})
+    return rows
+
+
+def write_token_id_saved_model(model, directory: str, sequence_length: int) -> None:
+    """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L]; the
+    TFLite converter freezes its variables into constants (converting the Keras model's concrete
+    function directly leaves resource variables behind)."""
+
+    def serve(ids, mask, segment_ids):
+        outputs = model({"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids},
+                        training=False)
+        return {model.output_name: outputs}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default", serve,
+        input_signature=[tf.TensorSpec([1, sequence_length], tf.int32, name=n) for n in INPUT_NAMES])
+    archive.write_out(directory, verbose=False)
+
+
+def convert(saved_model_dir: str, quantization: str | None,
+            representative: Iterable[dict[str, np.ndarray]] | None = None) -> bytes:
+    """Converts a SavedModel with builtin ops only; `ExportError` if it cannot be done."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        if representative is None:
+            raise ValueError("int8 quantization calibrates on real examples: pass "
+                             "representative_data (texts, as for predict).")
+        samples = list(representative)
+        converter.representative_dataset = lambda: (dict(s) for s in samples)
+        # Integer kernels wherever they exist, float ones elsewhere. Token ids stay int32 and the
+        # output stays float, so apps feed and read the model the same way as float32.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert()
+    except Exception as error:  # The converter raises several internal error types.
+        message = str(error)
+        if "Flex" in message or "Select TensorFlow op" in message or "not supported" in message:
+            raise ExportError("the model needs ops outside TFLite's builtin set (it would need "
+                              f"Flex/SELECT_TF_OPS, which on-device runtimes do not ship): "
+                              f"{message.strip().splitlines()[0]}") from None
+        raise
+
+
+def to_tflite(model, path: str | Path, quantization: str | None = None,
+              representative_data=None, sequence_length: int | None = None,
+              max_calibration_examples: int = 200) -> dict:
+    """Exports a kbert task model to a builtins-only .tflite file, written atomically.
+
+    Example:
+    >>> info = export.to_tflite(clf, "out/model.tflite", quantization="dynamic")
+    >>> info["ops"][:3], info["bytes"]
+    (['ADD', 'BATCH_MATMUL', 'CAST'], 23123456)
+
+    quantization: None (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
+    activations) or "int8" (int8 weights and activations, calibrated on `representative_data`:
+    real training texts, as for `predict`; at most `max_calibration_examples` are used). Inputs
+    are int32 [1, sequence_length] named ids, mask, segment_ids (sequence_length defaults to the
+    model's). The converted file is checked and refused (no file written) if it needs Flex ops
+    or holds resource variables.
+    """
+    sequence_length = int(sequence_length or model.preprocessor.sequence_length)
+    if sequence_length > model.backbone.max_sequence_length:
+        raise ValueError(f"sequence_length={sequence_length} exceeds the encoder's maximum "
+                         f"({model.backbone.max_sequence_length}).")
+    representative = None
+    if quantization == "int8" and representative_data is not None:
+        if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
+                representative_data, "__len__"):
+            raise ValueError("representative_data must be a list of texts (or pairs) like the "
+                             "model's training inputs, not "
+                             f"{type(representative_data).__name__}.")
+        texts = list(representative_data)[:max_calibration_examples]
+        representative = device_features(model, texts, sequence_length, name="representative_data")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_token_id_saved_model(model, tmp, sequence_length)
+        content = convert(tmp, quantization, representative)
+    ops = check_deployable(content, f"{model.name} ({quantization or 'float32'})")
+    with atomic_path(path) as tmp_path:
+        Path(tmp_path).write_bytes(content)
+    logging.info("wrote %s (%s, %.1f MB, %d op types)", path, quantization or "float32",
+                 len(content) / 1e6, len(ops))
+    return {"path": str(path), "quantization": quantization or "float32", "bytes": len(content),
+            "sequence_length": sequence_length, "ops": ops}

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import kbert
+from kbert import export
+from kbert.export import tflite as tflite_module
+from kbert.export.checks import ExportError
+
+TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"]
+
+
+@pytest.fixture(scope="module")
+def clf():
+    import keras
+
+    from kbert.preprocessing import TextPreprocessor
+    from tests.conftest import tiny_backbone, tiny_tokenizer
+
+    keras.utils.set_random_seed(0)
+    model = kbert.TextClassifier(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32),
+                                 labels=["neg", "pos"])
+    model.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=1, batch_size=2, verbose=0)
+    return model
+
+
+def run_litert(path, features):
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    return np.concatenate([runner(**f)["probability"] for f in features])
+
+
+@pytest.mark.parametrize("quantization, atol", [
+    (None, 1e-5), ("float16", 1e-2), ("dynamic", 5e-2), ("int8", 1.5e-1)])
+def test_each_variant_is_builtin_only_frozen_and_close_to_keras(clf, tmp_path, quantization, atol):
+    path = tmp_path / f"{quantization}.tflite"
+    info = export.to_tflite(clf, path, quantization=quantization, representative_data=TEXTS)
+    assert path.is_file() and info["bytes"] == path.stat().st_size
+    assert not any(op.startswith("CUSTOM") for op in info["ops"])
+    assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(info["ops"])
+    interpreter = Interpreter(model_path=str(path))
+    (inputs,) = interpreter.get_signature_list().values()
+    assert inputs == {"inputs": ["ids", "mask", "segment_ids"], "outputs": ["probability"]}
+    for detail in interpreter.get_input_details():
+        assert tuple(detail["shape"]) == (1, 32) and detail["dtype"] == np.int32
+    features = export.device_features(clf, TEXTS, 32)
+    np.testing.assert_allclose(run_litert(path, features), clf.predict(TEXTS), atol=atol)
+
+
+def test_int8_needs_representative_texts(clf, tmp_path):
+    with pytest.raises(ValueError, match="representative_data"):
+        export.to_tflite(clf, tmp_path / "a.tflite", quantization="int8")
+    with pytest.raises(ValueError, match="list of texts"):
+        export.to_tflite(clf, tmp_path / "b.tflite", quantization="int8",
+                         representative_data=tf.data.Dataset.from_tensor_slices(TEXTS))
+    with pytest.raises(kbert.KbertInputError, match="representative_data, row 1, field 'text': expected a string"):
+        export.to_tflite(clf, tmp_path / "c.tflite", quantization="int8",
+                         representative_data=["good", 3])
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_quantization_is_refused(clf, tmp_path):
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        export.to_tflite(clf, tmp_path / "m.tflite", quantization="int4")
+
+
+def flex_model_bytes(tmp_path) -> bytes:
+    """A graph TFLite's builtins cannot run (a string op), converted with Flex allowed."""
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"length": tf.strings.length(x)},
+                           input_signature=[tf.TensorSpec([1], tf.string)])
+    tf.saved_model.save(module, str(tmp_path / "flex"), signatures=module.f)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "flex"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                           tf.lite.OpsSet.SELECT_TF_OPS]
+    return converter.convert()
+
+
+def test_a_flex_needing_graph_is_refused_and_leaves_no_file(clf, tmp_path, monkeypatch):
+    content = flex_model_bytes(tmp_path)
+    assert any(op.startswith("CUSTOM:Flex") for op in export.tflite_ops(content))
+    with pytest.raises(ExportError, match="builtin"):
+        tflite_module.convert(str(tmp_path / "flex"), None)
+    monkeypatch.setattr(tflite_module, "convert", lambda *args: content)
+    target = tmp_path / "out" / "model.tflite"
+    with pytest.raises(ExportError, match="CUSTOM:Flex"):
+        export.to_tflite(clf, target)
+    assert not target.parent.exists() or not list(target.parent.iterdir())
