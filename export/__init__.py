@@ -12,6 +12,7 @@ Example:
 from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.saved_model import to_saved_model
 from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
+from kbert.export.verify import verify
 
-__all__ = ["to_saved_model", "to_tflite", "tflite_ops", "device_features", "ExportError",
+__all__ = ["to_saved_model", "to_tflite", "verify", "tflite_ops", "device_features", "ExportError",
            "QUANTIZATIONS"]

@@ -241,6 +241,18 @@ class Task(keras.Model):
         self._require_targets(prepared, "evaluate_metrics")
         return self._report(prepared.targets, self._predict_prepared(prepared, batch_size))
 
+    def metrics_for(self, outputs: np.ndarray, x, y=None) -> dict[str, float]:
+        """The same report for outputs computed elsewhere, e.g. by an exported TFLite model.
+
+        Example:
+        >>> clf.metrics_for(tflite_probabilities, dev_texts, dev_labels)["accuracy"]
+        0.905
+        """
+        examples = as_examples(x, y, name="x")
+        if examples.labels is None:
+            raise KbertInputError("metrics need labels", source=examples.source)
+        return self._report(self._targets(examples), np.asarray(outputs))
+
 
 def _known_steps(dataset: tf.data.Dataset, batch_size: int, preprocessor) -> int | None:
     # A streamed dataset groups rows per bucket, which can add one partial batch per bucket.
