@@ -18,18 +18,12 @@ import keras
 from absl import app, flags, logging
 
 import kbert
+from data_flags import define_data_flags, read_split
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
-flags.DEFINE_string("dataset", None, "Hugging Face dataset name, e.g. glue/sst2 (online).")
-flags.DEFINE_string("train_file", None, "Local .tsv/.csv/.jsonl training file.")
-flags.DEFINE_string("eval_file", None, "Local evaluation file (same columns).")
-flags.DEFINE_string("text_column", None, "Text column (name, or index without header).")
-flags.DEFINE_string("text_pair_column", None, "Second text column, for pair tasks.")
-flags.DEFINE_string("label_column", None, "Label column.")
-flags.DEFINE_bool("header", None, "Whether the files have a header row (default: yes, unless "
-                  "columns are given as indices).")
+define_data_flags()
 flags.DEFINE_enum("task", "classification", ["classification", "regression"], "Task type.")
 flags.DEFINE_bool("multi_label", False, "Each example has a set of labels (comma-separated "
                   "in TSV/CSV cells, lists in JSONL).")
@@ -45,37 +39,7 @@ flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
 flags.DEFINE_integer("seed", 42, "Random seed.")
 flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
 flags.DEFINE_string("model_dir", None, "Where the model, metrics.json and logs go.")
-flags.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.")
-flags.DEFINE_integer("max_eval_examples", None, "Use only the first N evaluation examples.")
 flags.mark_flag_as_required("model_dir")
-
-
-def _column(value):
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def load_data():
-    """(train, eval or None, label names or None) from --dataset or --train_file/--eval_file."""
-    if bool(FLAGS.dataset) == bool(FLAGS.train_file):
-        raise app.UsageError("Give exactly one of --dataset or --train_file.")
-    columns = dict(text_column=FLAGS.text_column, text_pair_column=FLAGS.text_pair_column,
-                   label_column=FLAGS.label_column)
-    if FLAGS.dataset:
-        train, names = kbert.data.load_hub_dataset(FLAGS.dataset, "train",
-                                                   max_rows=FLAGS.max_train_examples, **columns)
-        evaluation, _ = kbert.data.load_hub_dataset(FLAGS.dataset, "eval",
-                                                    max_rows=FLAGS.max_eval_examples, **columns)
-        return train, evaluation, names
-    if not FLAGS.text_column or not FLAGS.label_column:
-        raise app.UsageError("--train_file needs --text_column and --label_column.")
-    columns = {k: _column(v) for k, v in columns.items()}
-
-    def read(path, limit):
-        return kbert.data.read_table(path, header=FLAGS.header, max_rows=limit, **columns)
-
-    train = read(FLAGS.train_file, FLAGS.max_train_examples)
-    evaluation = read(FLAGS.eval_file, FLAGS.max_eval_examples) if FLAGS.eval_file else None
-    return train, evaluation, None
 
 
 def main(argv):
@@ -88,7 +52,8 @@ def main(argv):
 
 def run():
     keras.utils.set_random_seed(FLAGS.seed)
-    train, evaluation, names = load_data()
+    train, names = read_split("train")
+    evaluation, _ = read_split("eval", required=False)
     common = dict(sequence_length=FLAGS.sequence_length, mixed_precision=FLAGS.mixed_precision,
                   pooling=FLAGS.pooling)
     if FLAGS.task == "regression":

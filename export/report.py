@@ -1,0 +1,74 @@
+"""The export report a person reads at a glance: JSON, a Markdown table and a PNG chart of size,
+accuracy and latency per variant."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from pathlib import Path
+
+from kbert.files import atomic_path, write_json
+
+_QUALITY_KEYS = ("accuracy", "micro_f1", "spearman")
+
+
+def _quality(row: dict) -> tuple[str, float | None, float | None]:
+    metrics, keras_metrics = row.get("metrics", {}), row.get("keras_metrics", {})
+    for key in _QUALITY_KEYS:
+        if key in metrics:
+            return key, metrics[key], keras_metrics.get(key)
+    return "quality", None, None
+
+
+def write_report(rows: list[dict], stem: str | Path, command: str = "") -> None:
+    """Writes <stem>.json, <stem>.md and <stem>.png from `export.verify` rows (each with a
+    "variant" key)."""
+    stem = Path(stem)
+    meta = {"command": command, "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {platform.system()}, LiteRT on CPU"}
+    write_json(stem.with_suffix(".json"), {**meta, "variants": rows})
+    key, _, keras_value = _quality(rows[0]) if rows else ("quality", None, None)
+    lines = [f"# Export report\n", f"- command: `{command}`", f"- date: {meta['date']}",
+             f"- machine: {meta['machine']}",
+             f"- Keras {key}: {keras_value:.4f}" if keras_value is not None else "", "",
+             f"| variant | size MB | {key} | agreement with Keras | max abs diff | "
+             "latency mean / p95 ms (1 thread) | (2 threads) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        _, value, _ = _quality(row)
+        latency = row["latency_ms"]
+        cells = [row["variant"], f"{row['bytes'] / 1e6:.1f}",
+                 "" if value is None else f"{value:.4f}",
+                 f"{row['agreement']:.4f}" if "agreement" in row else "",
+                 f"{row['max_abs_difference']:.4f}"]
+        cells += [f"{latency[t]['mean']:.1f} / {latency[t]['p95']:.1f}" if t in latency else ""
+                  for t in ("1", "2")]
+        lines.append("| " + " | ".join(cells) + " |")
+    with atomic_path(stem.with_suffix(".md")) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _chart(rows, key, stem.with_suffix(".png"))
+
+
+def _chart(rows: list[dict], key: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [row["variant"] for row in rows]
+    panels = [("size (MB)", [row["bytes"] / 1e6 for row in rows]),
+              (key, [_quality(row)[1] or 0.0 for row in rows]),
+              ("p95 latency, 1 thread (ms)", [row["latency_ms"].get("1", {}).get("p95", 0.0)
+                                              for row in rows])]
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for axis, (title, values) in zip(axes, panels):
+        bars = axis.bar(names, values, color="#4c72b0")
+        axis.set_title(title)
+        axis.bar_label(bars, fmt="%.3g", fontsize=8)
+        if title == key and any(values):
+            low = min(v for v in values if v) * 0.98
+            axis.set_ylim(low, max(values) * 1.005)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,71 @@
+"""Exports a trained model_dir to SavedModel and TFLite variants, checks each in LiteRT against
+the Keras model on evaluation data, and writes an export report (JSON, Markdown, PNG chart).
+
+  python scripts/export_model.py --model_dir=runs/sst2 \
+      --eval_file=../shared/data/glue/SST-2/dev.tsv --train_file=../shared/data/glue/SST-2/train.tsv \
+      --text_column=sentence --label_column=label --variants=float32,float16,dynamic,int8
+
+Writes <output_dir>/saved_model, <output_dir>/<variant>/model.tflite (with metadata where
+available) and <output_dir>/export_report.{json,md,png}. --train_file supplies the int8
+calibration texts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+import kbert
+from data_flags import define_data_flags, read_split
+from kbert import export
+from kbert.export.report import write_report
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A training run's folder holding model.keras.")
+flags.DEFINE_string("output_dir", None, "Where exports go (default: <model_dir>/export).")
+flags.DEFINE_list("variants", ["float32", "float16", "dynamic", "int8"], "TFLite variants.")
+flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
+flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the model's).")
+flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
+flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
+define_data_flags()
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    del argv
+    try:
+        run()
+    except (kbert.KbertInputError, kbert.PresetError, export.ExportError) as error:
+        sys.exit(f"error: {error}")
+
+
+def run():
+    model = kbert.load_model(str(Path(FLAGS.model_dir) / "model.keras"))
+    output = Path(FLAGS.output_dir or Path(FLAGS.model_dir) / "export")
+    evaluation, _ = read_split("eval")
+    calibration = None
+    if "int8" in FLAGS.variants:
+        train, _ = read_split("train")
+        calibration = train.take(FLAGS.calibration_examples).x
+    rows = []
+    if FLAGS.saved_model:
+        export.to_saved_model(model, output / "saved_model")
+    for variant in FLAGS.variants:
+        quantization = None if variant == "float32" else variant
+        path = output / variant / "model.tflite"
+        export.to_tflite(model, path, quantization=quantization, representative_data=calibration,
+                         sequence_length=FLAGS.sequence_length)
+        if hasattr(export, "write_metadata"):
+            export.write_metadata(path, model)
+        report = export.verify(path, evaluation, reference=model,
+                               latency_examples=FLAGS.latency_examples)
+        rows.append({"variant": variant, **report})
+    write_report(rows, output / "export_report", command=" ".join(sys.argv))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,33 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kbert
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 3)
+    model = kbert.TextClassifier.from_preset(tiny_preset, labels=["neg", "pos"], sequence_length=32)
+    model.fit(kbert.data.read_table(data, "sentence", "label"), epochs=1, verbose=0)
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    model.save(model_dir / "model.keras")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "export_model.py"), f"--model_dir={model_dir}",
+         f"--eval_file={data}", f"--train_file={data}", "--text_column=sentence",
+         "--label_column=label", "--variants=float32,int8", "--latency_examples=2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = model_dir / "export"
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    assert (out / "float32" / "model.tflite").is_file() and (out / "int8" / "model.tflite").is_file()
+    report = json.loads((out / "export_report.json").read_text())
+    assert [row["variant"] for row in report["variants"]] == ["float32", "int8"]
+    assert report["variants"][0]["agreement"] == 1.0
+    table = (out / "export_report.md").read_text()
+    assert "| float32 |" in table and "| int8 |" in table
+    assert (out / "export_report.png").read_bytes()[:4] == b"\x89PNG"
