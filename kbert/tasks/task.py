@@ -126,10 +126,9 @@ class Task(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def _plan_schedule(self, total_steps: int) -> None:
-        recipe = self._recipe
-        super().compile(optimizer=bert_adamw(total_steps=max(total_steps, 1), **recipe),
+        # Keras's own compile: our compile() would forget the recipe.
+        super().compile(optimizer=bert_adamw(total_steps=max(total_steps, 1), **self._recipe),
                         **self._compile_args)
-        self._recipe = recipe
 
     # ----------------------------------------------------------------------------- data
     def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
