@@ -10,10 +10,11 @@ Example:
 """
 
 from kbert.export.checks import ExportError, tflite_ops
+from kbert.export.mediapipe_runtime import mediapipe_classify
 from kbert.export.metadata import read_metadata, write_metadata
 from kbert.export.saved_model import to_saved_model
 from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
 from kbert.export.verify import verify
 
 __all__ = ["to_saved_model", "to_tflite", "verify", "tflite_ops", "device_features", "ExportError",
-           "QUANTIZATIONS", "write_metadata", "read_metadata"]
+           "QUANTIZATIONS", "write_metadata", "read_metadata", "mediapipe_classify"]

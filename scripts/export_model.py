@@ -58,8 +58,7 @@ def run():
         path = output / variant / "model.tflite"
         export.to_tflite(model, path, quantization=quantization, representative_data=calibration,
                          sequence_length=FLAGS.sequence_length)
-        if hasattr(export, "write_metadata"):
-            export.write_metadata(path, model)
+        export.write_metadata(path, model)
         report = export.verify(path, evaluation, reference=model,
                                latency_examples=FLAGS.latency_examples)
         rows.append({"variant": variant, **report})

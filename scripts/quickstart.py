@@ -1,5 +1,7 @@
 """The main job, offline: fine-tune the real pretrained MiniLM on kbert's own small review set,
-show it learned (held-out accuracy), save and reload it, and classify new sentences.
+show it learned (held-out accuracy), save and reload it, export it to a dynamic-range TFLite
+file with metadata, and classify new sentences with that file through MediaPipe's
+TextClassifier (the task Android apps run).
 
   python scripts/quickstart.py --model_dir=out/quickstart
 """
@@ -10,9 +12,10 @@ import sys
 from pathlib import Path
 
 import keras
-from absl import app, flags
+from absl import app, flags, logging
 
 import kbert
+from kbert import export
 from kbert.files import atomic_path
 
 FLAGS = flags.FLAGS
@@ -31,6 +34,7 @@ NEW_SENTENCES = [
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # The printed lines below tell the story.
     keras.utils.set_random_seed(0)
     train, held_out = kbert.data.product_reviews()
     print(f"Fine-tuning {FLAGS.preset} on {len(train)} reviews, {len(held_out)} held out.")
@@ -50,6 +54,15 @@ def main(argv):
     for sentence, label, p in zip(NEW_SENTENCES, reloaded.predict_labels(NEW_SENTENCES),
                                   probabilities):
         print(f"  {label:>8}  {p.max():.2f}  {sentence}")
+
+    tflite = Path(FLAGS.model_dir) / "model.tflite"
+    info = export.to_tflite(reloaded, tflite, quantization="dynamic")
+    export.write_metadata(tflite, reloaded, name="product_review_sentiment")
+    print(f"Exported {tflite} ({info['bytes'] / 1e6:.1f} MB, builtin ops only, with metadata). "
+          "MediaPipe TextClassifier on the new sentences:")
+    for sentence, scores in zip(NEW_SENTENCES, export.mediapipe_classify(tflite, NEW_SENTENCES)):
+        label = max(scores, key=scores.get)
+        print(f"  {label:>8}  {scores[label]:.2f}  {sentence}")
     if accuracy < FLAGS.min_accuracy:
         sys.exit(f"Held-out accuracy {accuracy:.3f} is below {FLAGS.min_accuracy}: it did not learn.")
 

@@ -1,0 +1,35 @@
+"""Running an exported classifier the way an Android app with MediaPipe Tasks does: the same C++
+TextClassifier task, here through the `mediapipe` Python package, tokenizing on its own from the
+vocabulary in the file's metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[dict[str, float]]:
+    """Classifies raw texts with MediaPipe's TextClassifier: one {label: score} dict per text.
+
+    Example:
+    >>> mediapipe_classify("out/dynamic/model.tflite", ["a gripping film"])
+    [{'positive': 0.97, 'negative': 0.03}]
+
+    The file needs the metadata `kbert.export.write_metadata` adds. mediapipe is installed with
+    `pip install --no-deps mediapipe==1.2.2` (it pins an absl-py that tf-models-official cannot
+    share).
+    """
+    try:
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+        from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
+    except ImportError as error:
+        raise ImportError(f"MediaPipe is needed: pip install --no-deps mediapipe==1.2.2 ({error})") \
+            from None
+    options = TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(tflite_path)),
+                                    max_results=-1)
+    results = []
+    with TextClassifier.create_from_options(options) as classifier:
+        for text in texts:
+            (head,) = classifier.classify(text).classifications
+            results.append({c.category_name: float(c.score) for c in head.categories})
+    return results
