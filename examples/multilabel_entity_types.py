@@ -7,6 +7,7 @@ CoNLL-2003 sentence mention? Trains on train.txt, reports micro/macro F1 on vali
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main(argv):
     result = train_and_evaluate(model, model.prepare(train), model.prepare(valid),
                                 model_dir=FLAGS.model_dir, epochs=FLAGS.epochs,
                                 batch_size=FLAGS.batch_size, seed=42,
-                                extra_metadata={"command": " ".join(sys.argv)})
+                                extra_metadata={"command": shlex.join(sys.argv)})
     print({k: round(v, 4) for k, v in result["final"].items()})
 
 

@@ -28,7 +28,7 @@ def write_report(rows: list[dict], stem: str | Path, command: str = "") -> None:
             "machine": f"{platform.machine()}, {platform.system()}, LiteRT on CPU"}
     write_json(stem.with_suffix(".json"), {**meta, "variants": rows})
     key, _, keras_value = _quality(rows[0]) if rows else ("quality", None, None)
-    lines = [f"# Export report\n", f"- command: `{command}`", f"- date: {meta['date']}",
+    lines = ["# Export report\n", f"- command: `{command}`", f"- date: {meta['date']}",
              f"- machine: {meta['machine']}",
              f"- Keras {key}: {keras_value:.4f}" if keras_value is not None else "", "",
              f"| variant | size MB | {key} | agreement with Keras | max abs diff | "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def main(argv):
     title, table = xla_rows()
     date = datetime.date.today().isoformat()
     section = (f"\n## XLA on vs off (CPU)\n\n{title}.\n\n- command: `python "
-               f"{' '.join(sys.argv)}`\n- machine: {machine()}\n- date: {date}\n\n{table}")
+               f"{shlex.join(sys.argv)}`\n- machine: {machine()}\n- date: {date}\n\n{table}")
     path = Path(FLAGS.output)
     if not path.exists():
         path.write_text("# Benchmarks\n\nEach section: the command that produced it, the machine, "

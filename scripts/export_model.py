@@ -12,6 +12,7 @@ calibration texts.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def run():
         report = export.verify(path, evaluation, reference=model,
                                latency_examples=FLAGS.latency_examples)
         rows.append({"variant": variant, **report})
-    write_report(rows, output / "export_report", command=" ".join(sys.argv))
+    write_report(rows, output / "export_report", command=shlex.join(sys.argv))
     print(f"wrote {output}")
 
 

@@ -12,6 +12,7 @@ Columns are header names, or 0-based indices for files without a header (CoLA). 
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import keras
@@ -73,7 +74,7 @@ def run():
     result = train_and_evaluate(
         model, train, evaluation, model_dir=FLAGS.model_dir, epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-        extra_metadata={"command": " ".join(sys.argv), "preset": FLAGS.preset,
+        extra_metadata={"command": shlex.join(sys.argv), "preset": FLAGS.preset,
                         "task": FLAGS.task, "multi_label": FLAGS.multi_label,
                         "labels": getattr(model, "labels", None)})
     print({k: round(v, 4) for k, v in result["final"].items()})
