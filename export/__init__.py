@@ -14,7 +14,7 @@ from kbert.export.mediapipe_runtime import mediapipe_classify
 from kbert.export.metadata import read_metadata, write_metadata
 from kbert.export.saved_model import to_saved_model
 from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
-from kbert.export.verify import verify
+from kbert.export.verify import verify, verify_saved_model
 
-__all__ = ["to_saved_model", "to_tflite", "verify", "tflite_ops", "device_features", "ExportError",
+__all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "tflite_ops", "device_features", "ExportError",
            "QUANTIZATIONS", "write_metadata", "read_metadata", "mediapipe_classify"]

@@ -20,13 +20,14 @@ def _quality(row: dict) -> tuple[str, float | None, float | None]:
     return "quality", None, None
 
 
-def write_report(rows: list[dict], stem: str | Path, command: str = "") -> None:
+def write_report(rows: list[dict], stem: str | Path, command: str = "",
+                 saved_model: dict | None = None) -> None:
     """Writes <stem>.json, <stem>.md and <stem>.png from `export.verify` rows (each with a
-    "variant" key)."""
+    "variant" key) and, if given, the SavedModel check (`export.verify_saved_model`)."""
     stem = Path(stem)
     meta = {"command": command, "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {platform.system()}, LiteRT on CPU"}
-    write_json(stem.with_suffix(".json"), {**meta, "variants": rows})
+    write_json(stem.with_suffix(".json"), {**meta, "saved_model": saved_model, "variants": rows})
     key, _, keras_value = _quality(rows[0]) if rows else ("quality", None, None)
     lines = ["# Export report\n", f"- command: `{command}`", f"- date: {meta['date']}",
              f"- machine: {meta['machine']}",
@@ -44,6 +45,18 @@ def write_report(rows: list[dict], stem: str | Path, command: str = "") -> None:
         cells += [f"{latency[t]['mean']:.1f} / {latency[t]['p95']:.1f}" if t in latency else ""
                   for t in ("1", "2")]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for row in rows:
+        if "mediapipe_agreement" in row:
+            lines.append(f"- MediaPipe TextClassifier ({row['variant']}, its own tokenizer): "
+                         f"top label agrees with Keras on {row['mediapipe_agreement']:.4f} of "
+                         f"the texts; max abs probability difference "
+                         f"{row['mediapipe_max_abs_difference']:.4f}.")
+    if saved_model:
+        lines.append(f"- SavedModel raw-string signature vs Keras on {saved_model['examples']} "
+                     f"texts: max abs difference {saved_model['max_abs_difference']:.2e}"
+                     + (f", label agreement {saved_model['label_agreement']:.4f}."
+                        if "label_agreement" in saved_model else "."))
     with atomic_path(stem.with_suffix(".md")) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
     _chart(rows, key, stem.with_suffix(".png"))

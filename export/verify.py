@@ -10,6 +10,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.checks import tflite_ops
+from kbert.export.mediapipe_runtime import mediapipe_classify
 from kbert.export.tflite import device_features
 from kbert.preprocessing import as_examples
 
@@ -22,7 +23,7 @@ def _runner(path: str, threads: int):
 
 
 def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int, ...] = (1, 2),
-           latency_examples: int = 100) -> dict:
+           latency_examples: int = 100, mediapipe: bool = False) -> dict:
     """Measures a .tflite variant against its Keras model on labelled (or unlabelled) data.
 
     Example:
@@ -34,6 +35,8 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     The report: accuracy (or the regression metrics) of the variant and of Keras, top-label
     agreement with Keras, max and mean absolute output difference, file size, mean and 95th
     percentile latency per example at each thread count (batch 1, LiteRT), and the op list.
+    `mediapipe=True` (single-label classifiers with metadata) also classifies the raw texts with
+    MediaPipe's TextClassifier, which tokenizes on its own, and reports its agreement with Keras.
     """
     tflite_path = str(tflite_path)
     x, y = eval_data if isinstance(eval_data, tuple) and len(eval_data) == 2 else (eval_data, None)
@@ -60,6 +63,12 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     elif classifier:
         report["agreement"] = float(np.mean((device >= reference.threshold)
                                             == (keras_outputs >= reference.threshold)))
+    if mediapipe:
+        names = list(reference.labels)
+        scores = mediapipe_classify(tflite_path, [str(t) for t in examples.texts])
+        by_label = np.array([[row.get(name, 0.0) for name in names] for row in scores])
+        report["mediapipe_agreement"] = float(np.mean(by_label.argmax(-1) == keras_outputs.argmax(-1)))
+        report["mediapipe_max_abs_difference"] = float(np.abs(by_label - keras_outputs).max())
     if examples.labels is not None:
         report["metrics"] = reference.metrics_for(device, examples)
         report["keras_metrics"] = reference.metrics_for(keras_outputs, examples)
@@ -74,4 +83,35 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
             times.append((time.perf_counter() - start) * 1000)
         report["latency_ms"][str(count)] = {"mean": float(np.mean(times)),
                                             "p95": float(np.percentile(times, 95))}
+    return report
+
+
+def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: int = 64) -> dict:
+    """Runs the SavedModel's raw-string signature on the texts and compares with Keras.
+
+    Example:
+    >>> export.verify_saved_model("out/saved_model", dev_texts, reference=clf)
+    {'examples': 872, 'max_abs_difference': 3.1e-07, 'label_agreement': 1.0}
+    """
+    import tensorflow as tf
+
+    x, y = eval_data if isinstance(eval_data, tuple) and len(eval_data) == 2 else (eval_data, None)
+    examples = as_examples(x, y, name="eval_data")
+    serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
+    outputs, labels = [], []
+    for start in range(0, len(examples), batch_size):
+        segments = [tf.constant([str(t) for t in s[start:start + batch_size]])
+                    for s in examples.segments]
+        names = ("text", "text_pair")[:len(segments)]
+        result = serve(**dict(zip(names, segments)))
+        outputs.append(result[reference.output_name].numpy())
+        if "label" in result:
+            labels.extend(result["label"].numpy().tolist())
+    served = np.concatenate(outputs).reshape(len(examples), -1)
+    keras_outputs = reference.predict(examples).reshape(len(examples), -1)
+    report = {"examples": len(examples),
+              "max_abs_difference": float(np.abs(served - keras_outputs).max())}
+    if labels and not getattr(reference, "multi_label", False):
+        expected = reference.predict_labels(examples)
+        report["label_agreement"] = float(np.mean([a.decode() == b for a, b in zip(labels, expected)]))
     return report

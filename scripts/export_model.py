@@ -31,6 +31,8 @@ flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
 flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the model's).")
 flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
 flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
+flags.DEFINE_bool("mediapipe", True, "Also classify the eval texts with MediaPipe's "
+                  "TextClassifier (dynamic variant; single-text uncased classifiers).")
 define_data_flags()
 flags.mark_flag_as_required("model_dir")
 
@@ -51,9 +53,13 @@ def run():
     if "int8" in FLAGS.variants:
         train, _ = read_split("train")
         calibration = train.take(FLAGS.calibration_examples).x
-    rows = []
+    rows, saved_model = [], None
     if FLAGS.saved_model:
         export.to_saved_model(model, output / "saved_model")
+        saved_model = export.verify_saved_model(output / "saved_model", evaluation, model)
+    # MediaPipe's TextClassifier tokenizes on its own: single-text, uncased, single-label only.
+    mediapipe = (hasattr(model, "labels") and not model.multi_label and not model.pair_inputs
+                 and model.preprocessor.tokenizer.lowercase and FLAGS.mediapipe)
     for variant in FLAGS.variants:
         quantization = None if variant == "float32" else variant
         path = output / variant / "model.tflite"
@@ -61,9 +67,11 @@ def run():
                          sequence_length=FLAGS.sequence_length)
         export.write_metadata(path, model)
         report = export.verify(path, evaluation, reference=model,
-                               latency_examples=FLAGS.latency_examples)
+                               latency_examples=FLAGS.latency_examples,
+                               mediapipe=mediapipe and variant == "dynamic")
         rows.append({"variant": variant, **report})
-    write_report(rows, output / "export_report", command=shlex.join(sys.argv))
+    write_report(rows, output / "export_report", command=shlex.join(sys.argv),
+                 saved_model=saved_model)
     print(f"wrote {output}")
 
 
