@@ -33,6 +33,12 @@ def tiny_tokenizer() -> keras_hub.models.BertTokenizer:
     return keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=True)
 
 
+def tiny_task(cls, sequence_length: int = 32, **kwargs):
+    """A kbert task of class `cls` on a fresh tiny BERT (seeded, so tests are repeatable)."""
+    keras.utils.set_random_seed(0)
+    return cls(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length), **kwargs)
+
+
 @pytest.fixture
 def tiny_parts():
     """(backbone, preprocessor) of a tiny random BERT, sequence_length 32."""

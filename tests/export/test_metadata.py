@@ -11,6 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 import kbert
 from kbert import export
 from kbert.export import metadata as metadata_module
+from tests.conftest import tiny_task
 
 fb = pytest.importorskip(
     "mediapipe.tasks.metadata.metadata_schema_py_generated",
@@ -23,20 +24,10 @@ PROBES = ["the film was great", "a dull boring book", "i loved it", "really bad 
           "the man plays with a dog"]
 
 
-def tiny_model(cls, **kwargs):
-    import keras
-
-    from kbert.preprocessing import TextPreprocessor
-    from tests.conftest import tiny_backbone, tiny_tokenizer
-
-    keras.utils.set_random_seed(0)
-    return cls(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32), **kwargs)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(classifier, plain .tflite, the same with metadata, write_metadata's return value)."""
-    clf = tiny_model(kbert.TextClassifier, labels=["neg", "pos"])
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
     # Trained until its probabilities differ clearly, so comparing top categories means something.
     clf.compile(learning_rate=3e-3, warmup_ratio=0.0)
     clf.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=15, batch_size=4, verbose=0)
@@ -165,7 +156,7 @@ def test_pair_or_cased_models_get_metadata_with_a_warning(exported, tmp_path, ca
 
 
 def test_a_regressor_gets_a_score_output_without_labels(tmp_path):
-    reg = tiny_model(kbert.TextRegressor)
+    reg = tiny_task(kbert.TextRegressor)
     path = tmp_path / "reg.tflite"
     export.to_tflite(reg, path)
     info = export.write_metadata(path, reg)

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import kbert
@@ -8,19 +7,8 @@ from kbert import export
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"]
 
 
-@pytest.fixture
-def parts():
-    import keras
-
-    from kbert.preprocessing import TextPreprocessor
-    from tests.conftest import tiny_backbone, tiny_tokenizer
-
-    keras.utils.set_random_seed(0)
-    return tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32)
-
-
-def test_raw_string_signature_matches_keras_and_names_labels(parts, tmp_path):
-    clf = kbert.TextClassifier(*parts, labels=["neg", "pos"])
+def test_raw_string_signature_matches_keras_and_names_labels(tiny_parts, tmp_path):
+    clf = kbert.TextClassifier(*tiny_parts, labels=["neg", "pos"])
     clf.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=1, batch_size=2, verbose=0)
     export.to_saved_model(clf, tmp_path / "sm")
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
@@ -33,8 +21,8 @@ def test_raw_string_signature_matches_keras_and_names_labels(parts, tmp_path):
     np.testing.assert_allclose(by_ids["probability"].numpy(), expected, atol=1e-5)
 
 
-def test_pair_regressor_takes_two_strings_and_returns_scores(parts, tmp_path):
-    reg = kbert.TextRegressor(*parts)
+def test_pair_regressor_takes_two_strings_and_returns_scores(tiny_parts, tmp_path):
+    reg = kbert.TextRegressor(*tiny_parts)
     pairs = [("a man plays", "a man plays"), ("a dog runs", "a cat sleeps")]
     reg.fit(pairs, [5.0, 0.5], epochs=1, verbose=0)
     export.to_saved_model(reg, tmp_path / "sm")
@@ -43,16 +31,16 @@ def test_pair_regressor_takes_two_strings_and_returns_scores(parts, tmp_path):
     np.testing.assert_allclose(scores["score"].numpy(), reg.predict(pairs), atol=1e-5)
 
 
-def test_multi_label_signature_marks_chosen_labels(parts, tmp_path):
-    clf = kbert.TextClassifier(*parts, labels=["PER", "LOC"], multi_label=True, threshold=0.0)
+def test_multi_label_signature_marks_chosen_labels(tiny_parts, tmp_path):
+    clf = kbert.TextClassifier(*tiny_parts, labels=["PER", "LOC"], multi_label=True, threshold=0.0)
     export.to_saved_model(clf, tmp_path / "sm")
     served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](
         text=tf.constant(["jeremy lives in paris"]))
     assert served["label"].numpy().tolist() == [[b"PER", b"LOC"]]  # threshold 0: every label
 
 
-def test_export_replaces_an_existing_directory_only_when_complete(parts, tmp_path):
-    clf = kbert.TextClassifier(*parts, num_classes=2)
+def test_export_replaces_an_existing_directory_only_when_complete(tiny_parts, tmp_path):
+    clf = kbert.TextClassifier(*tiny_parts, num_classes=2)
     target = tmp_path / "sm"
     target.mkdir()
     (target / "stale.txt").write_text("old")

@@ -7,20 +7,14 @@ import kbert
 from kbert import export
 from kbert.export import tflite as tflite_module
 from kbert.export.checks import ExportError
+from tests.conftest import tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"]
 
 
 @pytest.fixture(scope="module")
 def clf():
-    import keras
-
-    from kbert.preprocessing import TextPreprocessor
-    from tests.conftest import tiny_backbone, tiny_tokenizer
-
-    keras.utils.set_random_seed(0)
-    model = kbert.TextClassifier(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32),
-                                 labels=["neg", "pos"])
+    model = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
     model.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=1, batch_size=2, verbose=0)
     return model
 
