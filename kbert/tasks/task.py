@@ -103,7 +103,8 @@ class Task(keras.Model):
         biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
         gradient-norm clipping at 1.0. The schedule is planned by each `fit` over that call's
         steps. `jit_compile="auto"` is Keras's rule: XLA on GPU/TPU, off on a CPU-only
-        TensorFlow machine (see BENCHMARKS.md for why that is right here).
+        TensorFlow machine, where DESIGN.md measured ~10% faster steps at the cost of minutes of
+        compiling per length bucket (`scripts/benchmark.py --what=xla` re-measures it).
 
         Example:
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
