@@ -90,7 +90,7 @@ def convert(saved_model_dir: str, quantization: str | None,
         message = str(error)
         if "Flex" in message or "Select TensorFlow op" in message or "not supported" in message:
             raise ExportError("the model needs ops outside TFLite's builtin set (it would need "
-                              f"Flex/SELECT_TF_OPS, which on-device runtimes do not ship): "
+                              f"Flex (TF Select) ops, which on-device runtimes do not ship): "
                               f"{message.strip().splitlines()[0]}") from None
         raise
 
