@@ -214,9 +214,17 @@ class Task(keras.Model):
         (1, 2)
         """
         if isinstance(x, tf.data.Dataset):
+            # Named functions, not lambdas: autograph finds a lambda by its source line, which
+            # proved fragile here.
+            def with_placeholder_label(*text):
+                return (text if len(text) > 1 else text[0]), 0
+
+            def features_only(features, _):
+                return features
+
             batches = pipeline.streaming_batches(
-                self.preprocessor, x.map(lambda text: (text, 0)), batch_size,
-                group_by_length=False).map(lambda features, _: features)
+                self.preprocessor, x.map(with_placeholder_label), batch_size,
+                group_by_length=False).map(features_only)
             return super().predict(batches, **kwargs)
         return self._predict_prepared(self.prepare(x), batch_size, **kwargs)
 
