@@ -26,6 +26,7 @@ setup(
         "absl-py>=1.2",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "seqeval>=1.2",
         "numpy>=1.26",
         "pandas>=2.0",
     ],

@@ -14,12 +14,17 @@ class TaggedSentences:
     """Sentences as word lists with one tag per word, and the file row where each starts."""
 
     words: list[list[str]]
-    tags: list[list[str]]
+    tags: list[list[str]] | None
     source: str
     rows: list[int]
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def take(self, count: int) -> "TaggedSentences":
+        """The first `count` sentences."""
+        return TaggedSentences(self.words[:count], None if self.tags is None else self.tags[:count],
+                               self.source, self.rows[:count])
 
 
 def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "IOB2") -> TaggedSentences:
@@ -101,3 +106,15 @@ def entity_types(tags: list[str]) -> list[str]:
     ['LOC', 'PER']
     """
     return sorted({tag[2:] for tag in tags if tag[:2] in ("B-", "I-")})
+
+
+def tag_set(tag_lists: list[list[str]]) -> list[str]:
+    """The tags seen, in a stable order: "O" first, then by entity type with B- before I-
+    (plain tag sets such as POS: sorted).
+
+    Example:
+    >>> tag_set([["B-PER", "O", "I-PER"], ["B-LOC"]])
+    ['O', 'B-LOC', 'B-PER', 'I-PER']
+    """
+    seen = {tag for tags in tag_lists for tag in tags}
+    return sorted(seen, key=lambda t: (t != "O", t[2:] if t[:2] in ("B-", "I-") else t, t[:2]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from kbert import network
+from kbert.data.conll import TaggedSentences
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
 
@@ -47,13 +48,27 @@ def load_hub_dataset(name: str, split: str = "train", *, text_column: str | None
     if text_column is None or label_column is None:
         raise KbertInputError(f"dataset {name!r} is not one kbert knows: give text_column and "
                               f"label_column (known: {', '.join(sorted(KNOWN))})", source=name)
+    table = _download(name, split, max_rows, (text_column, text_pair_column, label_column))
+    feature = table.features[label_column]
+    names = list(feature.names) if hasattr(feature, "names") else None
+    examples = TextExamples(
+        table[text_column], table[text_pair_column] if text_pair_column else None,
+        table[label_column], source=f"{name}[{split}]", text_field=text_column,
+        text_pair_field=str(text_pair_column), label_field=label_column)
+    return examples, names
+
+
+def _download(name: str, split: str, max_rows: int | None, columns):
+    """One split of a hub dataset (its first `max_rows`) as a `datasets.Dataset` that has the
+    given columns; fails fast, naming the local-file alternative, when huggingface.co cannot be
+    reached."""
     offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
     if not offline and not network.reachable("huggingface.co"):
         # Without this, `datasets` retries for half a minute before giving up.
         raise KbertInputError(
             f"dataset {name!r} must be downloaded from huggingface.co, which cannot be reached "
-            "(offline?). Read local files with --train_file/--eval_file (kbert.data.read_table), "
-            "or set HF_DATASETS_OFFLINE=1 to use a local datasets cache.", source=name)
+            "(offline?). Read local files with --train_file/--eval_file (kbert.data.read_table, "
+            "read_conll), or set HF_DATASETS_OFFLINE=1 to use a local datasets cache.", source=name)
     import datasets  # Imported here: it is slow to import and only this path needs it.
 
     path, _, config = name.partition("/") if name.startswith("glue/") else (name, "", "")
@@ -63,17 +78,29 @@ def load_hub_dataset(name: str, split: str = "train", *, text_column: str | None
         raise KbertInputError(
             f"could not download dataset {name!r}{' (HF_DATASETS_OFFLINE=1)' if offline else ''}: "
             f"{error}. Offline, read local files with --train_file/--eval_file "
-            "(kbert.data.read_table).", source=name) from None
+            "(kbert.data.read_table, read_conll).", source=name) from None
     if max_rows is not None:
         table = table.select(range(min(max_rows, len(table))))
-    for column in (text_column, text_pair_column, label_column):
+    for column in columns:
         if column is not None and column not in table.column_names:
             raise KbertInputError(f"no column {column!r}; it has {table.column_names}",
                                   source=f"{name}[{split}]", field=column)
-    feature = table.features[label_column]
-    names = list(feature.names) if hasattr(feature, "names") else None
-    examples = TextExamples(
-        table[text_column], table[text_pair_column] if text_pair_column else None,
-        table[label_column], source=f"{name}[{split}]", text_field=text_column,
-        text_pair_field=str(text_pair_column), label_field=label_column)
-    return examples, names
+    return table
+
+
+def load_hub_tagging(name: str = "conll2003", split: str = "train", *,
+                     tag_column: str = "ner_tags", words_column: str = "tokens",
+                     max_rows: int | None = None) -> tuple[TaggedSentences, list[str]]:
+    """Word-tagging sentences of a Hugging Face dataset (conll2003's "ner_tags" or "pos_tags"):
+    (sentences, tag names from the dataset's own ClassLabel feature). Needs the network.
+
+    Example:
+    >>> train, tag_names = load_hub_tagging("conll2003", "train")
+    >>> dev, _ = load_hub_tagging("conll2003", "eval")        # "eval": the validation split
+    """
+    split = "validation" if split == "eval" else split
+    table = _download(name, split, max_rows, (words_column, tag_column))
+    names = list(table.features[tag_column].feature.names)
+    tags = [[names[t] for t in row] for row in table[tag_column]]
+    return TaggedSentences(list(table[words_column]), tags, f"{name}[{split}]",
+                           list(range(len(tags)))), names

@@ -95,7 +95,8 @@ def _rows_of(encoded: EncodedTexts, targets: np.ndarray | None):
     """Maps an example index to its unpadded row (and target)."""
     token_ids, segment_ids = encoded.token_ids, encoded.segment_ids
     lengths = tf.constant(encoded.lengths, tf.int32)
-    targets = None if targets is None else tf.constant(targets)
+    if targets is not None and not isinstance(targets, tf.RaggedTensor):
+        targets = tf.constant(targets)  # Ragged targets: one label per token (tagging).
 
     def row(i):
         features = {"ids": token_ids[i], "segs": segment_ids[i], "len": lengths[i]}
@@ -146,5 +147,18 @@ def _batch_and_pad(preprocessor, elements, batch_size, group_by_length, steps=No
 def _pad_with(preprocessor: TextPreprocessor):
     def pad(features, *targets):
         padded = preprocessor.pad(features["ids"], features["segs"], features["len"])
-        return (padded, *targets) if targets else padded
+        if not targets:
+            return padded
+        return (padded, *(_pad_token_targets(t, padded["padding_mask"]) for t in targets))
     return pad
+
+
+def _pad_token_targets(targets, padding_mask):
+    """Per-token targets (tagging) padded like the tokens, IGNORE (-1) past each row's end;
+    per-example targets pass through."""
+    if targets.shape.rank != 2 or not targets.dtype.is_integer:
+        return targets
+    width = tf.shape(padding_mask)[1]
+    targets = targets[:, :width]
+    targets = tf.pad(targets, [[0, 0], [0, width - tf.shape(targets)[1]]])
+    return tf.where(padding_mask > 0, targets, tf.constant(-1, targets.dtype))

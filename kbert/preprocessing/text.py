@@ -58,8 +58,9 @@ class TextPreprocessor(keras.layers.Layer):
         # Built on first use: a tokenizer restored by load_model gets its vocabulary only after
         # this constructor has run.
         self._packer = None
-        # A plain dict, hidden from tracking: SavedModel export must not try to save it.
-        object.__setattr__(self, "_graph_encode", {})
+        # Graph functions by input kind; a plain dict, hidden from tracking: SavedModel export
+        # must not try to save it.
+        object.__setattr__(self, "_graph_functions", {})
         self.built = True  # No weights: nothing to build.
 
     @property
@@ -87,11 +88,25 @@ class TextPreprocessor(keras.layers.Layer):
         if tf.executing_eagerly():
             # KerasHub layers return Python lists when called eagerly; run them as a graph.
             # One trace per number of segments, whatever the batch size.
-            if len(segments) not in self._graph_encode:
+            if len(segments) not in self._graph_functions:
                 signature = [[tf.TensorSpec([None], tf.string)] * len(segments)]
-                self._graph_encode[len(segments)] = tf.function(self._encode, input_signature=signature)
-            return self._graph_encode[len(segments)]([tf.convert_to_tensor(t) for t in segments])
+                self._graph_functions[len(segments)] = tf.function(self._encode,
+                                                                   input_signature=signature)
+            return self._graph_functions[len(segments)]([tf.convert_to_tensor(t) for t in segments])
         return self._encode(segments)
+
+    def word_pieces(self, words: list[str]) -> tf.RaggedTensor:
+        """The sub-token ids of each word, one ragged row per word (empty where the tokenizer
+        keeps nothing of a word, e.g. a lone control character).
+
+        Example:
+        >>> pre.word_pieces(["Jeremy", "lives"]).to_list()
+        [[6520], [3268]]
+        """
+        if "words" not in self._graph_functions:
+            self._graph_functions["words"] = tf.function(
+                self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+        return self._graph_functions["words"](tf.constant(words, tf.string))
 
     def _encode(self, segments):
         tokens = [self.tokenizer(tf.convert_to_tensor(text)) for text in segments]
@@ -101,6 +116,9 @@ class TextPreprocessor(keras.layers.Layer):
         return (tf.RaggedTensor.from_tensor(token_ids, lengths=lengths),
                 tf.RaggedTensor.from_tensor(segment_ids, lengths=lengths),
                 full_length > self.sequence_length)
+
+    def _tokenize(self, words):
+        return self.tokenizer(words)
 
     def bucket_of(self, length):
         """The smallest bucket length that holds `length` tokens (works on tensors)."""

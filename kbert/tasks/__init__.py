@@ -2,6 +2,7 @@
 
 from kbert.tasks.classifier import TextClassifier
 from kbert.tasks.regressor import TextRegressor
+from kbert.tasks.tagger import TokenClassifier
 from kbert.tasks.task import Prepared, Task
 
-__all__ = ["Task", "Prepared", "TextClassifier", "TextRegressor"]
+__all__ = ["Task", "Prepared", "TextClassifier", "TextRegressor", "TokenClassifier"]

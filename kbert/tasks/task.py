@@ -27,7 +27,9 @@ class Prepared:
 
     examples: TextExamples
     encoded: pipeline.EncodedTexts
-    targets: np.ndarray | None
+    targets: np.ndarray | tf.RaggedTensor | None
+    pairs: bool = False  # Whether the inputs are (text_a, text_b) pairs.
+    windows: Any = None  # For word-level tasks: how windows map back to words.
 
 
 class Task(keras.Model):
@@ -140,7 +142,8 @@ class Task(keras.Model):
             x, y = x  # validation_data=(texts, labels)
         examples = as_examples(x, y, name=name)
         targets = None if examples.labels is None else self._targets(examples)
-        return Prepared(examples, pipeline.encode(self.preprocessor, examples.segments), targets)
+        return Prepared(examples, pipeline.encode(self.preprocessor, examples.segments), targets,
+                        pairs=examples.text_pairs is not None)
 
     def _require_targets(self, prepared: Prepared, what: str) -> None:
         if prepared.targets is None:
@@ -172,7 +175,7 @@ class Task(keras.Model):
         else:
             prepared = self.prepare(x, y)
             self._require_targets(prepared, "fit")
-            self.pair_inputs = prepared.examples.text_pairs is not None
+            self.pair_inputs = prepared.pairs
             train = pipeline.training_batches(self.preprocessor, prepared.encoded,
                                               prepared.targets, batch_size, shuffle=shuffle,
                                               seed=seed, group_by_length=group_by_length)

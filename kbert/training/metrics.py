@@ -69,3 +69,37 @@ def regression_report(targets: np.ndarray, scores: np.ndarray) -> dict[str, floa
         "pearson": float(stats.pearsonr(targets, scores)[0]),
         "spearman": float(stats.spearmanr(targets, scores)[0]),
     }
+
+
+def tagging_report(true_tags: list[list[str]], predicted_tags: list[list[str]],
+                   iob: bool) -> dict[str, float]:
+    """Word-level tagging: accuracy over words, and for IOB label sets entity-level precision,
+    recall and F1 (micro over entities) with per-type F1 and support, by seqeval in strict IOB2
+    mode (an entity counts only if its type and both boundaries are right).
+
+    Example:
+    >>> tagging_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]], iob=True)["f1"]
+    0.0
+    """
+    flat_true = [t for sentence in true_tags for t in sentence]
+    flat_predicted = [t for sentence in predicted_tags for t in sentence]
+    report = {"accuracy": float(np.mean([a == b for a, b in zip(flat_true, flat_predicted)]))}
+    if not iob:
+        report["macro_f1"] = float(skm.f1_score(flat_true, flat_predicted, average="macro",
+                                                zero_division=0))
+        return report
+    from seqeval import metrics as seqeval_metrics  # Imported here: only tagging needs it.
+    from seqeval.scheme import IOB2
+
+    per_type = seqeval_metrics.classification_report(
+        true_tags, predicted_tags, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    micro = per_type.pop("micro avg")
+    report.update(precision=float(micro["precision"]), recall=float(micro["recall"]),
+                  f1=float(micro["f1-score"]))
+    for name, values in sorted(per_type.items()):
+        if not name.endswith(" avg"):
+            report[f"f1_{name}"] = float(values["f1-score"])
+            report[f"precision_{name}"] = float(values["precision"])
+            report[f"recall_{name}"] = float(values["recall"])
+            report[f"support_{name}"] = float(values["support"])
+    return report

@@ -1,0 +1,267 @@
+"""Token classification: one label per word (named entities, part-of-speech tags)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kbert.data.conll import TaggedSentences
+from kbert.errors import KbertInputError
+from kbert.preprocessing import pipeline
+from kbert.preprocessing.words import IGNORE, word_windows
+from kbert.tasks.tag_decoding import is_iob, repair_iob
+from kbert.tasks.task import Prepared, Task
+from kbert.training import metrics
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TokenAccuracy(keras.metrics.Metric):
+    """Accuracy over the sub-tokens that carry a label (targets of IGNORE are skipped)."""
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.cast(y_true, "int32")
+        labelled = keras.ops.cast(keras.ops.not_equal(y_true, IGNORE), "float32")
+        hits = keras.ops.cast(keras.ops.equal(
+            keras.ops.cast(keras.ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
+        self.correct.assign_add(keras.ops.sum(hits * labelled))
+        self.total.assign_add(keras.ops.sum(labelled))
+
+    def result(self):
+        return self.correct / keras.ops.maximum(self.total, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TokenClassifier(Task):
+    """A BERT encoder with a per-token linear head: one label per word.
+
+    Example:
+    >>> tagger = kbert.TokenClassifier.from_preset("minilm_l6_uncased",
+    ...                                            labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    >>> tagger.fit([["Jeremy", "lives", "in", "Paris"]], [["B-PER", "O", "O", "B-LOC"]], epochs=3)
+    >>> tagger.predict([["Anna", "moved", "to", "Berlin"]])
+    [['B-PER', 'O', 'O', 'B-LOC']]
+    >>> tagger.entities([["Anna", "moved", "to", "Berlin"]])[0][0].text
+    'Anna'
+
+    Inputs are word lists (or `kbert.data.read_conll` sentences); labels are tag names. A
+    word's first sub-token carries its label and the others are left out of the loss
+    (`label_all_subtokens=True` trains them too, continuing B-X as I-X). Sentences longer than
+    the sequence length are read in overlapping windows (`window_stride` sub-tokens apart,
+    default half a window) and every word gets exactly one prediction. Predicted IOB sequences
+    are repaired to valid IOB2 (an I-X that opens an entity becomes B-X).
+    """
+
+    output_name = "logits"  # Per-token logits [batch, length, labels], as exported.
+
+    def __init__(self, backbone, preprocessor, labels: Sequence[str],
+                 label_all_subtokens: bool = False, window_stride: int | None = None,
+                 dropout: float = 0.1, **kwargs):
+        labels = [str(label) for label in labels]
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be at least 2 distinct tags; got {labels}.")
+        inputs = backbone.input
+        backbone.get_layer("pooled_dense").trainable = False  # BERT's pooler is unused here.
+        sequence = backbone(inputs)["sequence_output"]
+        hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
+        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
+                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+        super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
+                         preprocessor=preprocessor, **kwargs)
+        self.labels = labels
+        self.label_all_subtokens = bool(label_all_subtokens)
+        self.window_stride = window_stride
+        self.dropout = dropout
+        self.iob = is_iob(labels)
+        index = {label: i for i, label in enumerate(labels)}
+        # The label a non-first sub-token gets with label_all_subtokens: B-X continues as I-X.
+        self._continuation = np.array(
+            [index.get("I-" + l[2:], i) if l.startswith("B-") else i for i, l in enumerate(labels)])
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def get_config(self):
+        return {**super().get_config(), "labels": self.labels,
+                "label_all_subtokens": self.label_all_subtokens,
+                "window_stride": self.window_stride, "dropout": self.dropout}
+
+    def _default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
+
+    def _default_metrics(self):
+        return [TokenAccuracy()]
+
+    # ----------------------------------------------------------------------------- data
+    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
+        """Checks word lists (and tags), then tokenizes them into windows once.
+
+        Example:
+        >>> prepared = tagger.prepare(kbert.data.read_conll("conll2003/train.txt"))
+        """
+        if isinstance(x, Prepared):
+            return x
+        if isinstance(x, tuple) and len(x) == 2 and y is None:
+            x, y = x  # validation_data=(word_lists, tag_lists)
+        sentences = _as_sentences(x, y, name)
+        label_ids = None if sentences.tags is None else self._label_ids(sentences)
+        windows = word_windows(self.preprocessor, sentences.words, label_ids,
+                               stride=self.window_stride,
+                               label_all_subtokens=self.label_all_subtokens,
+                               continuation=self._continuation)
+        return Prepared(sentences, windows.encoded, windows.targets, windows=windows)
+
+    def _label_ids(self, sentences: TaggedSentences) -> list[np.ndarray]:
+        index = {label: i for i, label in enumerate(self.labels)}
+        ids = []
+        for s, (words, tags) in enumerate(zip(sentences.words, sentences.tags)):
+            row = sentences.rows[s]
+            if len(tags) != len(words):
+                raise KbertInputError(f"{len(words)} words but {len(tags)} tags",
+                                      source=sentences.source, row=row, field="tags")
+            try:
+                ids.append(np.array([index[tag] for tag in tags], np.int32))
+            except KeyError:
+                word = next(i for i, tag in enumerate(tags) if tag not in index)
+                raise KbertInputError(
+                    f"unknown tag {tags[word]!r} (word {word + 1}, {words[word]!r}): expected one "
+                    f"of {self.labels}", source=sentences.source, row=row, field="tags") from None
+        return ids
+
+    # ----------------------------------------------------------------------------- train / use
+    def fit(self, x=None, y=None, **kwargs):
+        """Fine-tunes on word lists and their tags; see `Task.fit` for the options.
+
+        Example:
+        >>> tagger.fit(train_words, train_tags, validation_data=(dev_words, dev_tags), epochs=3)
+        """
+        if isinstance(x, tf.data.Dataset):
+            raise ValueError("TokenClassifier.fit takes word lists (or read_conll sentences), "
+                             "not a tf.data.Dataset.")
+        return super().fit(x, y, **kwargs)
+
+    def window_logits(self, prepared: Prepared, batch_size: int = 32) -> np.ndarray:
+        """Per-token logits of every window, [windows, sequence_length, labels] (zeros past each
+        window's end), in window order."""
+        encoded = prepared.encoded
+        order = np.argsort(encoded.lengths, kind="stable")  # Batches of similar length pad little.
+        logits = np.zeros((len(encoded), self.preprocessor.sequence_length, self.num_labels),
+                          np.float32)
+        done = 0
+        for features in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
+            batch = np.asarray(self.predict_on_batch(features), np.float32)
+            rows = order[done:done + len(batch)]
+            logits[rows, :batch.shape[1]] = batch
+            done += len(batch)
+        return logits
+
+    def predict_scores(self, x, batch_size: int = 32) -> list[np.ndarray]:
+        """Per-word label probabilities: one (words, labels) array per sentence.
+
+        Example:
+        >>> tagger.predict_scores([["Jeremy", "lives"]])[0].shape
+        (2, 5)
+        """
+        prepared = self.prepare(x)
+        return [_softmax(w) for w in prepared.windows.word_outputs(
+            self.window_logits(prepared, batch_size))]
+
+    def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
+        """One tag per word of each sentence (IOB sequences repaired to valid IOB2)."""
+        return self.tags_from_scores(self.predict_scores(x, batch_size))
+
+    def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
+        """Tags from per-word scores (logits or probabilities) of each sentence."""
+        tags = [[self.labels[j] for j in np.argmax(s, axis=-1)] for s in scores]
+        return [repair_iob(t) for t in tags] if self.iob else tags
+
+    def entities(self, x, batch_size: int = 32) -> list[list]:
+        """Entity spans of each sentence (type, text, character offsets into the words joined
+        by spaces, score): see `kbert.tasks.tag_decoding.entity_spans`."""
+        from kbert.tasks.tag_decoding import entity_spans
+
+        sentences = _as_sentences(x, None, "x")
+        scores = self.predict_scores(sentences, batch_size)
+        return [entity_spans(words, tags, scores=s.max(-1))
+                for words, tags, s in zip(sentences.words, self.tags_from_scores(scores), scores)]
+
+    def evaluate_metrics(self, x, y=None, batch_size: int = 64) -> dict[str, float]:
+        """Word accuracy; for IOB labels entity-level precision, recall and F1 (seqeval, strict
+        IOB2) overall and per entity type, and the token loss.
+
+        Example:
+        >>> tagger.evaluate_metrics(kbert.data.read_conll("conll2003/valid.txt"))["f1"]
+        0.89
+        """
+        prepared = self.prepare(x, y)
+        self._require_targets(prepared, "evaluate_metrics")
+        logits = self.window_logits(prepared, batch_size)
+        report = self._report_words(prepared, prepared.windows.word_outputs(logits))
+        return {"loss": _token_loss(logits, prepared), **report}
+
+    def metrics_for(self, outputs, x, y=None) -> dict[str, float]:
+        """The same report for per-word scores computed elsewhere (e.g. by the exported TFLite
+        model through `kbert.export`'s reference pipeline): one (words, labels) array per
+        sentence."""
+        prepared = self.prepare(x, y)
+        self._require_targets(prepared, "metrics_for")
+        return self._report_words(prepared, outputs)
+
+    def _report_words(self, prepared: Prepared, word_scores: list[np.ndarray]) -> dict[str, float]:
+        true = prepared.examples.tags
+        return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.iob)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+def _token_loss(window_logits: np.ndarray, prepared: Prepared) -> float:
+    """Mean cross-entropy over the labelled sub-tokens (the training loss, without dropout)."""
+    targets = prepared.targets
+    lengths = targets.row_lengths().numpy()
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    positions = np.concatenate([np.arange(n) for n in lengths])
+    labels = targets.flat_values.numpy()
+    keep = labels != IGNORE
+    picked = _softmax(window_logits[rows[keep], positions[keep]])[np.arange(keep.sum()), labels[keep]]
+    return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+
+
+def _as_sentences(x, y, name: str) -> TaggedSentences:
+    """Word lists (and tag lists) checked into `TaggedSentences`."""
+    if isinstance(x, TaggedSentences):
+        if y is None:
+            return x
+        x = x.words
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+        raise KbertInputError("expected a list of sentences, each a list of words", source=name)
+    words = []
+    for s, sentence in enumerate(x):
+        if isinstance(sentence, (str, bytes)) or not isinstance(sentence, (list, tuple, np.ndarray)):
+            raise KbertInputError(f"a sentence must be a list of words, got {type(sentence).__name__}"
+                                  f" {str(sentence)[:40]!r}", source=name, row=s, field="words")
+        if len(sentence) == 0:
+            raise KbertInputError("empty sentence (no words)", source=name, row=s, field="words")
+        for w, word in enumerate(sentence):
+            if not isinstance(word, str) or not word:
+                raise KbertInputError(f"word {w + 1} is {word!r}: expected a non-empty string",
+                                      source=name, row=s, field="words")
+        words.append([str(word) for word in sentence])
+    if not words:
+        raise KbertInputError("no sentences: the input is empty", source=name)
+    tags = None
+    if y is not None:
+        tags = [list(t) for t in y]
+        if len(tags) != len(words):
+            raise KbertInputError(f"{len(words)} sentences but {len(tags)} tag lists", source=name)
+    return TaggedSentences(words, tags, name, list(range(len(words))))
