@@ -231,6 +231,21 @@ def _decode(value) -> str | None:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def packed_files(tflite_path: str | Path) -> dict[str, bytes]:
+    """The files packed into a .tflite with its metadata (vocab.txt, labels.txt), by name: what
+    an app reads from the model file itself.
+
+    Example:
+    >>> packed_files("out/model.tflite")["labels.txt"].decode().split()
+    ['negative', 'positive']
+    """
+    content = Path(tflite_path).read_bytes()
+    if not zipfile.is_zipfile(io.BytesIO(content)):
+        return {}
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
 def read_metadata(tflite_path: str | Path) -> dict:
     """What a .tflite file's TFLite Model Metadata says, read back with the official schema: the
     model's name, description, version and minimum parser version, its input and output tensors
@@ -279,10 +294,7 @@ def read_metadata(tflite_path: str | Path) -> dict:
         for tensor, meta in zip(described, tensor_metadata or []):
             tensor["metadata_name"] = _decode(meta.name)
             tensor["associated_files"] = files(meta.associatedFiles)
-    packed = {}
-    if zipfile.is_zipfile(io.BytesIO(content)):
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            packed = {name: archive.read(name) for name in archive.namelist()}
+    packed = packed_files(tflite_path)
     vocab = packed.get(VOCAB_FILE, b"").decode("utf-8").splitlines()
     labels = packed.get(LABELS_FILE, b"").decode("utf-8").splitlines()
     return {
@@ -328,9 +340,10 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     """
     tflite_path = Path(tflite_path)
     role = getattr(model, "output_name", None)
-    if role not in ("probability", "score"):
-        raise ValueError(f"write_metadata covers text classifiers and regressors (output "
-                         f"'probability' or 'score'); {type(model).__name__} has output {role!r}.")
+    if role not in ("probability", "score", "logits"):
+        raise ValueError(f"write_metadata covers text classifiers, regressors and taggers "
+                         f"(output 'probability', 'score' or 'logits'); {type(model).__name__} "
+                         f"has output {role!r}.")
     if not tflite_path.is_file():
         raise ValueError(f"{tflite_path} does not exist; write it with kbert.export.to_tflite.")
     content = tflite_path.read_bytes()
@@ -341,16 +354,16 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         raise ValueError(f"{tflite_path} has inputs {[t['name'] for t in inputs]} and outputs "
                          f"{[t['name'] for t in outputs]}; expected {list(INPUT_NAMES)} and "
                          f"['{role}'] as kbert.export.to_tflite writes for {type(model).__name__}.")
-    labels = list(getattr(model, "labels", None) or []) if role == "probability" else []
+    labels = list(getattr(model, "labels", None) or []) if role != "score" else []
     if labels and outputs[0]["shape"][-1] != len(labels):
-        raise ValueError(f"{tflite_path} outputs {outputs[0]['shape'][-1]} probabilities but the "
+        raise ValueError(f"{tflite_path} outputs {outputs[0]['shape'][-1]} scores but the "
                          f"model has {len(labels)} labels; is it the model that was exported?")
     tokenizer = model.preprocessor.tokenizer
     vocabulary = list(tokenizer.get_vocabulary())
     lowercase = bool(getattr(tokenizer, "lowercase", False))
     pair = bool(getattr(model, "pair_inputs", False))
-    faithful = lowercase and not pair
-    if not faithful:
+    faithful = lowercase and not pair and role == "probability"
+    if not faithful and role != "logits":
         logging.warning(
             "%s: MediaPipe's TextClassifier lowercases the text and gives every token segment id "
             "0; this model is %s, so MediaPipe cannot run it faithfully. The metadata is written "
@@ -358,7 +371,7 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
             "interpreter.", tflite_path,
             " and ".join(what for what, bad in (("cased", not lowercase),
                                                 ("a text-pair model", pair)) if bad))
-    kind = "classifier" if role == "probability" else "regressor"
+    kind = {"probability": "classifier", "score": "regressor", "logits": "tagger"}[role]
     name = name or model.name
     if description is None:
         if role == "probability":
@@ -366,6 +379,10 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
                            f"classifier over {len(labels)} labels; the output holds one "
                            f"{'sigmoid' if model.multi_label else 'softmax'} probability per "
                            "label. Exported by kbert.")
+        elif role == "logits":
+            description = (f"Word tagger over {len(labels)} labels; the output holds per-token "
+                           "logits [1, length, labels]; a word's label is read at its first "
+                           "sub-token. Exported by kbert.")
         else:
             description = "Text regressor; the output holds the predicted score. Exported by kbert."
 
@@ -382,7 +399,12 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         writer.add_bert_text_input(metadata_writer.BertTokenizer(str(vocab_path)),
                                    ids_name=by_role["ids"], mask_name=by_role["mask"],
                                    segment_name=by_role["segment_ids"])
-        if role == "probability":
+        if role == "logits":
+            _text_lines(labels, "labels")
+            writer.add_classification_output(
+                metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE), name=role,
+                description="Per-token logits over the labels of labels.txt (last axis).")
+        elif role == "probability":
             _text_lines(labels, "labels")  # Fails before writing on a label with a line break.
             writer.add_classification_output(
                 metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE),

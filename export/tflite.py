@@ -14,7 +14,6 @@ from absl import logging
 
 from kbert.export.checks import ExportError, check_deployable
 from kbert.files import atomic_path
-from kbert.preprocessing import as_examples, encode
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 INPUT_NAMES = ("ids", "mask", "segment_ids")
@@ -23,14 +22,14 @@ INPUT_NAMES = ("ids", "mask", "segment_ids")
 def device_features(model, x, sequence_length: int,
                     name: str = "x") -> list[dict[str, np.ndarray]]:
     """kbert's own preprocessing of `x` as on-device inputs: one {ids, mask, segment_ids} dict of
-    int32 [1, L] arrays per example (what an app feeds the interpreter).
+    int32 [1, L] arrays per model input row (what an app feeds the interpreter): per text (or
+    pair) for classifiers, per window of a sentence for taggers.
 
     Example:
     >>> device_features(clf, ["a gripping film"], 128)[0]["ids"].shape
     (1, 128)
     """
-    examples = as_examples(x, name=name)
-    encoded = encode(model.preprocessor, examples.segments)
+    encoded = model.prepare(x, name=name).encoded
     rows = []
     for token_ids, segment_ids in zip(encoded.token_ids.to_list(), encoded.segment_ids.to_list()):
         ids = np.zeros((1, sequence_length), np.int32)
@@ -120,8 +119,8 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
     if quantization == "int8" and representative_data is not None:
         if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
                 representative_data, "__len__"):
-            raise ValueError("representative_data must be a list of texts (or pairs) like the "
-                             "model's training inputs, not "
+            raise ValueError("representative_data must be a list of inputs like the model's "
+                             "training inputs (texts, pairs, or word lists for a tagger), not "
                              f"{type(representative_data).__name__}.")
         texts = list(representative_data)[:max_calibration_examples]
         representative = device_features(model, texts, sequence_length, name="representative_data")

@@ -12,6 +12,12 @@ import numpy as np
 from kbert.data.conll import to_iob2
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis (numerically stable)."""
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
 def is_iob(labels: Sequence[str]) -> bool:
     """Whether a label set is an IOB scheme (entities), as opposed to plain tags (POS)."""
     return any(label[:2] in ("B-", "I-") for label in labels)

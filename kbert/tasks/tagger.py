@@ -12,7 +12,7 @@ from kbert.data.conll import TaggedSentences
 from kbert.errors import KbertInputError
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.words import IGNORE, word_windows
-from kbert.tasks.tag_decoding import is_iob, repair_iob
+from kbert.tasks.tag_decoding import entity_spans, is_iob, repair_iob, softmax
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
 
@@ -171,7 +171,7 @@ class TokenClassifier(Task):
         (2, 5)
         """
         prepared = self.prepare(x)
-        return [_softmax(w) for w in prepared.windows.word_outputs(
+        return [softmax(w) for w in prepared.windows.word_outputs(
             self.window_logits(prepared, batch_size))]
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
@@ -186,8 +186,6 @@ class TokenClassifier(Task):
     def entities(self, x, batch_size: int = 32) -> list[list]:
         """Entity spans of each sentence (type, text, character offsets into the words joined
         by spaces, score): see `kbert.tasks.tag_decoding.entity_spans`."""
-        from kbert.tasks.tag_decoding import entity_spans
-
         sentences = _as_sentences(x, None, "x")
         scores = self.predict_scores(sentences, batch_size)
         return [entity_spans(words, tags, scores=s.max(-1))
@@ -220,11 +218,6 @@ class TokenClassifier(Task):
         return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.iob)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
-
-
 def _token_loss(window_logits: np.ndarray, prepared: Prepared) -> float:
     """Mean cross-entropy over the labelled sub-tokens (the training loss, without dropout)."""
     targets = prepared.targets
@@ -233,7 +226,7 @@ def _token_loss(window_logits: np.ndarray, prepared: Prepared) -> float:
     positions = np.concatenate([np.arange(n) for n in lengths])
     labels = targets.flat_values.numpy()
     keep = labels != IGNORE
-    picked = _softmax(window_logits[rows[keep], positions[keep]])[np.arange(keep.sum()), labels[keep]]
+    picked = softmax(window_logits[rows[keep], positions[keep]])[np.arange(keep.sum()), labels[keep]]
     return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
 

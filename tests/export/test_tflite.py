@@ -44,7 +44,7 @@ def test_each_variant_is_builtin_only_frozen_and_close_to_keras(clf, tmp_path, q
 def test_int8_needs_representative_texts(clf, tmp_path):
     with pytest.raises(ValueError, match="representative_data"):
         export.to_tflite(clf, tmp_path / "a.tflite", quantization="int8")
-    with pytest.raises(ValueError, match="list of texts"):
+    with pytest.raises(ValueError, match="must be a list of inputs"):
         export.to_tflite(clf, tmp_path / "b.tflite", quantization="int8",
                          representative_data=tf.data.Dataset.from_tensor_slices(TEXTS))
     with pytest.raises(kbert.KbertInputError, match="representative_data, row 1, field 'text': expected a string"):

@@ -1,0 +1,122 @@
+"""The on-device tagging pipeline in Python: what an app does with an exported tagger (.tflite
+with metadata), step by step, and the reference its output is checked against.
+
+1. Read `vocab.txt` and `labels.txt` packed in the .tflite (its TFLite Model Metadata).
+2. Split the text into words with character offsets: runs of letters/digits, and every other
+   non-space character on its own (BERT's basic tokenization); or take words already split.
+3. WordPiece each word with the vocabulary (lowercased for uncased models); a word that yields
+   nothing becomes `[UNK]`, so every word has a first sub-token.
+4. Cut the sub-tokens into windows `[CLS] ... [SEP]` of at most L tokens that start at word
+   starts and overlap by about half a window; each word is read from the window where it has the
+   most context on both sides, at its first sub-token (`kbert.preprocessing.words`).
+5. Run the interpreter on each window: `ids`, `mask` (1 on real tokens), `segment_ids` (0),
+   int32 [1, L]; the output `logits` is [1, L, labels].
+6. A word's label is the argmax of the logits at its first sub-token; its score the softmax
+   maximum.
+7. Repair IOB: an I-X that does not continue an X entity becomes B-X.
+8. Entities are the B-X I-X... runs, from the first word's start character to the last word's end
+   (`kbert.tasks.tag_decoding`).
+
+Steps 3-4 and 6-8 call the same functions the Keras model uses, so an app porting them has one
+definition to follow and the comparison with Keras isolates the runtime and quantization.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import keras_hub
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from kbert.export.metadata import LABELS_FILE, VOCAB_FILE, packed_files
+from kbert.preprocessing import TextPreprocessor
+from kbert.preprocessing.words import WordWindows, word_windows
+from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words of a raw text with their character spans (step 2).
+
+    Example:
+    >>> split_words("Jeremy lives in Paris, France.")
+    (['Jeremy', 'lives', 'in', 'Paris', ',', 'France', '.'], [(0, 6), (7, 12), ...])
+    """
+    matches = list(_WORD.finditer(text))
+    return [m.group() for m in matches], [m.span() for m in matches]
+
+
+class OnDeviceTagger:
+    """An exported tagger run the way an app runs it (LiteRT interpreter, batch 1).
+
+    Example:
+    >>> tagger = OnDeviceTagger("out/ner/model.tflite")
+    >>> tagger.tag([["Jeremy", "lives", "in", "Paris"]])
+    [['B-PER', 'O', 'O', 'B-LOC']]
+    >>> [(e.type, e.text, e.start) for e in tagger.entities("Jeremy lives in Paris.")]
+    [('PER', 'Jeremy', 0), ('LOC', 'Paris', 16)]
+    """
+
+    def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
+                 window_stride: int | None = None):
+        files = packed_files(tflite_path)
+        if VOCAB_FILE not in files or LABELS_FILE not in files:
+            raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE} and {LABELS_FILE}: write "
+                             "its metadata with kbert.export.write_metadata.")
+        vocabulary = files[VOCAB_FILE].decode("utf-8").splitlines()
+        self.labels = files[LABELS_FILE].decode("utf-8").splitlines()
+        self.iob = is_iob(self.labels)
+        interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
+        self._signature = interpreter.get_signature_runner()
+        (self._output,) = interpreter.get_signature_list()["serving_default"]["outputs"]
+        self.sequence_length = int(interpreter.get_input_details()[0]["shape"][1])
+        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=lowercase)
+        self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
+        self.window_stride = window_stride
+
+    def windows(self, sentences: Sequence[Sequence[str]]) -> WordWindows:
+        """Steps 3-4: word lists to windows of sub-token ids."""
+        return word_windows(self.preprocessor, sentences, stride=self.window_stride)
+
+    def window_features(self, windows: WordWindows) -> list[dict[str, np.ndarray]]:
+        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
+        pad_id = self.preprocessor.pad_id
+        features = []
+        for row in windows.encoded.token_ids.to_list():
+            ids = np.full((1, self.sequence_length), pad_id, np.int32)
+            mask = np.zeros((1, self.sequence_length), np.int32)
+            ids[0, :len(row)], mask[0, :len(row)] = row, 1
+            features.append({"ids": ids, "mask": mask, "segment_ids": np.zeros_like(ids)})
+        return features
+
+    def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Step 5: one window through the interpreter, logits [1, L, labels]."""
+        return self._signature(**features)[self._output]
+
+    def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Steps 3-6: per-word label probabilities, one (words, labels) array per sentence."""
+        windows = self.windows(sentences)
+        logits = np.concatenate([self.run(f) for f in self.window_features(windows)])
+        return [softmax(s) for s in windows.word_outputs(logits)]
+
+    def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
+        """Steps 6-7: argmax labels, repaired to valid IOB2 for entity label sets."""
+        tags = [[self.labels[j] for j in s.argmax(-1)] for s in scores]
+        return [repair_iob(t) for t in tags] if self.iob else tags
+
+    def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """One label per word of each sentence."""
+        return self.tags_from_scores(self.word_scores(sentences))
+
+    def entities(self, text: str) -> list[Entity]:
+        """Steps 2-8 on a raw text: entities with character offsets into `text`."""
+        words, _ = split_words(text)
+        if not words:
+            return []
+        scores = self.word_scores([words])[0]
+        return entity_spans(words, self.tags_from_scores([scores])[0], text,
+                            scores=scores.max(-1))
