@@ -5,9 +5,13 @@ the Keras model on evaluation data, and writes an export report (JSON, Markdown,
       --eval_file=../shared/data/glue/SST-2/dev.tsv --train_file=../shared/data/glue/SST-2/train.tsv \
       --text_column=sentence --label_column=label --variants=float32,float16,dynamic,int8
 
+  python scripts/export_model.py --model_dir=runs/ner --variants=float32,dynamic \
+      --eval_file=../shared/data/conll2003/valid.txt --train_file=../shared/data/conll2003/train.txt
+
 Writes <output_dir>/saved_model, <output_dir>/<variant>/model.tflite (with metadata where
 available) and <output_dir>/export_report.{json,md,png}. --train_file supplies the int8
-calibration texts.
+calibration texts. For a tagger the files are CoNLL (--tag_column picks the tags) and each
+variant is checked through the on-device reference pipeline (kbert.export.OnDeviceTagger).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 import kbert
 from data_flags import define_data_flags, read_split
@@ -31,6 +35,7 @@ flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
 flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the model's).")
 flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
 flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
+flags.DEFINE_integer("tag_column", -1, "Taggers: the CoNLL column of the tags.")
 flags.DEFINE_bool("mediapipe", True, "Also classify the eval texts with MediaPipe's "
                   "TextClassifier (dynamic variant; single-text uncased classifiers).")
 define_data_flags()
@@ -45,20 +50,40 @@ def main(argv):
         sys.exit(f"error: {error}")
 
 
+def read_eval_and_calibration(model):
+    """The evaluation data and, for int8, the calibration inputs, in the model's input kind."""
+    tagger = isinstance(model, kbert.TokenClassifier)
+    if tagger:
+        if not FLAGS.eval_file:
+            raise app.UsageError("A tagger is checked on a CoNLL --eval_file.")
+        evaluation = kbert.data.read_conll(FLAGS.eval_file, tag_column=FLAGS.tag_column)
+        if FLAGS.max_eval_examples:
+            evaluation = evaluation.take(FLAGS.max_eval_examples)
+    else:
+        evaluation, _ = read_split("eval")
+    calibration = None
+    if "int8" in FLAGS.variants:
+        if tagger:
+            calibration = kbert.data.read_conll(FLAGS.train_file, tag_column=FLAGS.tag_column) \
+                .take(FLAGS.calibration_examples).words
+        else:
+            calibration = read_split("train")[0].take(FLAGS.calibration_examples).x
+    return evaluation, calibration
+
+
 def run():
     model = kbert.load_model(str(Path(FLAGS.model_dir) / "model.keras"))
     output = Path(FLAGS.output_dir or Path(FLAGS.model_dir) / "export")
-    evaluation, _ = read_split("eval")
-    calibration = None
-    if "int8" in FLAGS.variants:
-        train, _ = read_split("train")
-        calibration = train.take(FLAGS.calibration_examples).x
+    evaluation, calibration = read_eval_and_calibration(model)
     rows, saved_model = [], None
-    if FLAGS.saved_model:
+    if FLAGS.saved_model and isinstance(model, kbert.TokenClassifier):
+        logging.info("SavedModel export of taggers is not covered yet; skipping it.")
+    elif FLAGS.saved_model:
         export.to_saved_model(model, output / "saved_model")
         saved_model = export.verify_saved_model(output / "saved_model", evaluation, model)
     # MediaPipe's TextClassifier tokenizes on its own: single-text, uncased, single-label only.
-    mediapipe = (hasattr(model, "labels") and not model.multi_label and not model.pair_inputs
+    mediapipe = (isinstance(model, kbert.TextClassifier) and not model.multi_label
+                 and not model.pair_inputs
                  and model.preprocessor.tokenizer.lowercase and FLAGS.mediapipe)
     for variant in FLAGS.variants:
         quantization = None if variant == "float32" else variant
