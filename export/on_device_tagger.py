@@ -23,7 +23,6 @@ definition to follow and the comparison with Keras isolates the runtime and quan
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -33,22 +32,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.metadata import LABELS_FILE, VOCAB_FILE, packed_files
 from kbert.preprocessing import TextPreprocessor
-from kbert.preprocessing.words import WordWindows, word_windows
+from kbert.preprocessing.words import WordWindows, split_words, word_windows
 from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
-
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Words of a raw text with their character spans (step 2).
-
-    Example:
-    >>> split_words("Jeremy lives in Paris, France.")
-    (['Jeremy', 'lives', 'in', 'Paris', ',', 'France', '.'], [(0, 6), (7, 12), ...])
-    """
-    matches = list(_WORD.finditer(text))
-    return [m.group() for m in matches], [m.span() for m in matches]
-
 
 class OnDeviceTagger:
     """An exported tagger run the way an app runs it (LiteRT interpreter, batch 1).

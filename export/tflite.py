@@ -52,7 +52,7 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int) -> N
     def serve(ids, mask, segment_ids):
         outputs = model({"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids},
                         training=False)
-        return {model.output_name: outputs}
+        return model.serving_outputs(outputs)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

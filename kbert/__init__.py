@@ -14,7 +14,7 @@ import keras  # noqa: E402
 
 from kbert import data, presets  # noqa: E402
 from kbert.errors import KbertInputError, PresetError  # noqa: E402
-from kbert.tasks import Task, TextClassifier, TextRegressor, TokenClassifier  # noqa: E402
+from kbert.tasks import QuestionAnswerer, Task, TextClassifier, TextRegressor, TokenClassifier  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -32,5 +32,5 @@ def load_model(path: str) -> Task:
     return model
 
 
-__all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "Task", "load_model", "data", "presets",
+__all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "Task", "load_model", "data", "presets",
            "KbertInputError", "PresetError"]

@@ -154,9 +154,9 @@ def _pad_with(preprocessor: TextPreprocessor):
 
 
 def _pad_token_targets(targets, padding_mask):
-    """Per-token targets (tagging) padded like the tokens, IGNORE (-1) past each row's end;
-    per-example targets pass through."""
-    if targets.shape.rank != 2 or not targets.dtype.is_integer:
+    """Per-token targets (tagging: integer rows of varying length) padded like the tokens,
+    IGNORE (-1) past each row's end; per-example targets (fixed shapes) pass through."""
+    if targets.shape.rank != 2 or targets.shape[1] is not None or not targets.dtype.is_integer:
         return targets
     width = tf.shape(padding_mask)[1]
     targets = targets[:, :width]

@@ -13,6 +13,7 @@ TF Model Garden's tagging data loader and Hugging Face's `word_ids()` alignment.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Sequence
 
 import numpy as np
@@ -22,8 +23,21 @@ from absl import logging
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
 
+_WORD = re.compile(r"\w+|[^\w\s]")
 IGNORE = -1  # Target of a sub-token that carries no label ([CLS], [SEP], continuation pieces).
 _TOKENIZE_CHUNK = 65536
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words of a raw text with their character spans: runs of letters and digits, and every
+    other non-space character on its own (BERT's basic tokenization, before WordPiece).
+
+    Example:
+    >>> split_words("Jeremy lives in Paris, France.")
+    (['Jeremy', 'lives', 'in', 'Paris', ',', 'France', '.'], [(0, 6), (7, 12), ...])
+    """
+    matches = list(_WORD.finditer(text))
+    return [m.group() for m in matches], [m.span() for m in matches]
 
 
 @dataclasses.dataclass

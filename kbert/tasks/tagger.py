@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from kbert.data.conll import TaggedSentences
 from kbert.errors import KbertInputError
-from kbert.preprocessing import pipeline
 from kbert.preprocessing.words import IGNORE, word_windows
 from kbert.tasks.tag_decoding import entity_spans, is_iob, repair_iob, softmax
 from kbert.tasks.task import Prepared, Task
@@ -148,21 +147,6 @@ class TokenClassifier(Task):
                              "not a tf.data.Dataset.")
         return super().fit(x, y, **kwargs)
 
-    def window_logits(self, prepared: Prepared, batch_size: int = 32) -> np.ndarray:
-        """Per-token logits of every window, [windows, sequence_length, labels] (zeros past each
-        window's end), in window order."""
-        encoded = prepared.encoded
-        order = np.argsort(encoded.lengths, kind="stable")  # Batches of similar length pad little.
-        logits = np.zeros((len(encoded), self.preprocessor.sequence_length, self.num_labels),
-                          np.float32)
-        done = 0
-        for features in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
-            batch = np.asarray(self.predict_on_batch(features), np.float32)
-            rows = order[done:done + len(batch)]
-            logits[rows, :batch.shape[1]] = batch
-            done += len(batch)
-        return logits
-
     def predict_scores(self, x, batch_size: int = 32) -> list[np.ndarray]:
         """Per-word label probabilities: one (words, labels) array per sentence.
 
@@ -172,7 +156,7 @@ class TokenClassifier(Task):
         """
         prepared = self.prepare(x)
         return [softmax(w) for w in prepared.windows.word_outputs(
-            self.window_logits(prepared, batch_size))]
+            self.window_outputs(prepared, batch_size))]
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
         """One tag per word of each sentence (IOB sequences repaired to valid IOB2)."""
@@ -201,7 +185,7 @@ class TokenClassifier(Task):
         """
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "evaluate_metrics")
-        logits = self.window_logits(prepared, batch_size)
+        logits = self.window_outputs(prepared, batch_size)
         report = self._report_words(prepared, prepared.windows.word_outputs(logits))
         return {"loss": _token_loss(logits, prepared), **report}
 

@@ -209,6 +209,26 @@ class Task(keras.Model):
         outputs[order] = sorted_outputs
         return outputs
 
+    def window_outputs(self, prepared: Prepared, batch_size: int = 32) -> np.ndarray:
+        """Per-token outputs of every input row, [rows, sequence_length, ...] (zeros past each
+        row's end), in row order: what word- and span-level tasks decode from."""
+        encoded = prepared.encoded
+        order = np.argsort(encoded.lengths, kind="stable")  # Batches of similar length pad little.
+        outputs, done = None, 0
+        for features in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
+            batch = np.asarray(self.predict_on_batch(features), np.float32)
+            if outputs is None:
+                outputs = np.zeros((len(encoded), self.preprocessor.sequence_length,
+                                    *batch.shape[2:]), np.float32)
+            rows = order[done:done + len(batch)]
+            outputs[rows, :batch.shape[1]] = batch
+            done += len(batch)
+        return outputs
+
+    def serving_outputs(self, outputs) -> dict:
+        """The named outputs an export serves (TFLite, SavedModel token-id signature)."""
+        return {self.output_name: outputs}
+
     def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
         """Model outputs for raw texts (or pairs), in input order.
 

@@ -103,3 +103,41 @@ def tagging_report(true_tags: list[list[str]], predicted_tags: list[list[str]],
             report[f"recall_{name}"] = float(values["recall"])
             report[f"support_{name}"] = float(values["support"])
     return report
+
+
+
+def squad_report(dataset: list[dict], predictions: dict[str, str],
+                 version_2: bool = False) -> dict[str, float]:
+    """The official SQuAD scores (percent), by the official evaluation logic shipped in
+    tf-models-official: v1.1 gives exact_match and f1; v2.0 gives exact and f1 overall and on
+    HasAns / NoAns questions ("" is the answer to an unanswerable question).
+
+    Example:
+    >>> squad_report(dataset, {"56be4db0acb8001400a502ec": "Denver Broncos"})
+    {'exact_match': 100.0, 'f1': 100.0}
+    """
+    if not version_2:
+        from official.nlp.tools import squad_evaluate_v1_1
+
+        scores = squad_evaluate_v1_1.evaluate(dataset, predictions)
+        return {"exact_match": 100.0 * scores["exact_match"], "f1": 100.0 * scores["final_f1"]}
+    from official.nlp.tools import squad_evaluate_v2_0
+
+    scores = squad_evaluate_v2_0.evaluate(dataset, predictions)
+    return {key: float(scores[key]) for key in ("exact", "f1", "HasAns_exact", "HasAns_f1",
+                                                "NoAns_exact", "NoAns_f1") if key in scores}
+
+
+def best_null_threshold(dataset: list[dict], best_answers: dict[str, str],
+                        null_score_diffs: dict[str, float]) -> tuple[float, float]:
+    """(best F1, threshold): the null-score-difference threshold above which answering ""
+    maximizes SQuAD v2.0 F1 on this data, found by the official evaluation's own search.
+
+    Example:
+    >>> best_null_threshold(dataset, {"q1": "Denver Broncos"}, {"q1": -3.2})
+    (100.0, 0.0)
+    """
+    from official.nlp.tools import squad_evaluate_v2_0
+
+    scores = squad_evaluate_v2_0.evaluate(dataset, best_answers, null_score_diffs)
+    return float(scores["final_f1"]), float(scores["final_f1_thresh"])
