@@ -7,6 +7,7 @@ import os
 from kbert import network
 from kbert.data.conll import TaggedSentences
 from kbert.data.examples import TextExamples
+from kbert.data.squad import QAExamples, from_articles
 from kbert.errors import KbertInputError
 
 # name -> (text column, pair column, label column, evaluation split); the label names come from
@@ -104,3 +105,22 @@ def load_hub_tagging(name: str = "conll2003", split: str = "train", *,
     tags = [[names[t] for t in row] for row in table[tag_column]]
     return TaggedSentences(list(table[words_column]), tags, f"{name}[{split}]",
                            list(range(len(tags)))), names
+
+
+def load_hub_squad(name: str = "squad", split: str = "train", *,
+                   max_rows: int | None = None) -> QAExamples:
+    """SQuAD-style questions of a Hugging Face dataset ("squad", "squad_v2"); every answer is
+    checked as `read_squad` checks it. Needs the network.
+
+    Example:
+    >>> train = load_hub_squad("squad_v2", "train")
+    >>> dev = load_hub_squad("squad_v2", "eval")          # "eval": the validation split
+    """
+    split = "validation" if split == "eval" else split
+    table = _download(name, split, max_rows, ("id", "title", "context", "question", "answers"))
+    articles = [{"title": row["title"], "paragraphs": [{"context": row["context"], "qas": [{
+        "id": row["id"], "question": row["question"],
+        "answers": [{"text": t, "answer_start": s} for t, s in
+                    zip(row["answers"]["text"], row["answers"]["answer_start"])]}]}]}
+        for row in table]
+    return from_articles(articles, source=f"{name}[{split}]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 from absl import logging
@@ -16,10 +16,13 @@ from kbert.training.callbacks import EvaluationCallback
 
 def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, epochs: int,
                        batch_size: int, seed: int | None = None,
-                       extra_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+                       extra_metadata: dict[str, Any] | None = None,
+                       finalize: Callable[[Any], dict] | None = None) -> dict[str, Any]:
     """Fits `model` (any kbert task) on prepared data and writes into `model_dir`:
     `model.keras`, `metrics.json` (every epoch and the final evaluation) and `logs/` for
-    TensorBoard. The model and metrics files appear only once complete.
+    TensorBoard. The model and metrics files appear only once complete. `finalize(model)`, if
+    given, runs after training and before saving (e.g. choosing a QA null threshold); its report
+    becomes the final evaluation.
 
     Example:
     >>> train_and_evaluate(clf, clf.prepare(train), clf.prepare(dev), model_dir="runs/sst2",
@@ -38,6 +41,8 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
     epochs_log = [{key: float(values[i]) for key, values in history.history.items()}
                   for i in range(len(history.epoch))]
     final = evaluation.last_report if evaluation else {}
+    if finalize is not None:
+        final = finalize(model)
     result = {
         **(extra_metadata or {}),
         "train_examples": len(train.examples) if hasattr(train, "examples") else None,

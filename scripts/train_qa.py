@@ -1,0 +1,128 @@
+"""Fine-tunes extractive question answering (SQuAD v1.1 / v2.0), evaluates with the official
+SQuAD scores and writes model, metrics JSON, predictions.json (official format) and TensorBoard
+logs.
+
+  # One official file split by article (never by question): the first 30 articles train.
+  python scripts/train_qa.py --split_file=../shared/data/squad_v1.1/dev-v1.1-part-a.json \
+      --train_articles=30 --model_dir=runs/squad_v1 --epochs=2
+
+  python scripts/train_qa.py --train_file=train-v2.0.json --eval_file=dev-v2.0.json \
+      --model_dir=runs/squad_v2                               # v2.0: null threshold chosen on eval
+
+  python scripts/train_qa.py --dataset=squad_v2 --model_dir=runs/squad_v2      # online
+
+Data with unanswerable questions (v2.0) trains a model that may answer "": its
+null-score-difference threshold is chosen on the evaluation data and saved with the model.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import keras
+from absl import app, flags, logging
+
+import kbert
+from kbert.files import write_json
+from kbert.training.run import train_and_evaluate
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
+flags.DEFINE_string("dataset", None, "Hugging Face dataset: squad or squad_v2 (online).")
+flags.DEFINE_string("train_file", None, "Official SQuAD JSON to train on.")
+flags.DEFINE_string("eval_file", None, "Official SQuAD JSON to evaluate on.")
+flags.DEFINE_string("split_file", None, "One SQuAD JSON split by article into train and eval.")
+flags.DEFINE_integer("train_articles", 30, "With --split_file: articles that train (in order).")
+flags.DEFINE_integer("max_train_examples", None, "Use only the first N training questions.")
+flags.DEFINE_integer("max_eval_examples", None, "Use only the first N evaluation questions.")
+flags.DEFINE_integer("sequence_length", 384, "Tokens per window.")
+flags.DEFINE_integer("doc_stride", 128, "Tokens between the starts of a context's windows.")
+flags.DEFINE_integer("max_query_length", 64, "Question tokens kept.")
+flags.DEFINE_integer("n_best", 20, "Start and end candidates per window when decoding.")
+flags.DEFINE_integer("max_answer_length", 30, "Longest answer, in tokens.")
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_integer("epochs", 2, "Epochs.")
+flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
+flags.DEFINE_integer("seed", 42, "Random seed.")
+flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
+flags.DEFINE_string("model_dir", None, "Where the model, metrics.json, predictions.json and "
+                    "logs go.")
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    del argv
+    try:
+        run()
+    except (kbert.KbertInputError, kbert.PresetError) as error:
+        sys.exit(f"error: {error}")  # One clear line, no traceback, nothing written.
+
+
+def read_data():
+    """(train, eval or None) from the flags."""
+    if sum(bool(f) for f in (FLAGS.dataset, FLAGS.train_file, FLAGS.split_file)) != 1:
+        raise app.UsageError("Give exactly one of --dataset, --train_file, --split_file.")
+    if FLAGS.dataset:
+        train = kbert.data.load_hub_squad(FLAGS.dataset, "train", max_rows=FLAGS.max_train_examples)
+        evaluation = kbert.data.load_hub_squad(FLAGS.dataset, "eval",
+                                               max_rows=FLAGS.max_eval_examples)
+    elif FLAGS.split_file:
+        train, evaluation = kbert.data.split_by_article(kbert.data.read_squad(FLAGS.split_file),
+                                                        FLAGS.train_articles)
+    else:
+        train = kbert.data.read_squad(FLAGS.train_file)
+        evaluation = kbert.data.read_squad(FLAGS.eval_file) if FLAGS.eval_file else None
+    if FLAGS.max_train_examples:
+        train = train.select(range(min(FLAGS.max_train_examples, len(train))))
+    if evaluation is not None and FLAGS.max_eval_examples:
+        evaluation = evaluation.select(range(min(FLAGS.max_eval_examples, len(evaluation))))
+    return train, evaluation
+
+
+def run():
+    keras.utils.set_random_seed(FLAGS.seed)
+    train, evaluation = read_data()
+    version_2 = train.has_unanswerable or bool(evaluation and evaluation.has_unanswerable)
+    logging.info("%d training questions from %d articles; %s evaluation questions; SQuAD %s",
+                 len(train), len(train.articles()), len(evaluation) if evaluation else "no",
+                 "v2.0" if version_2 else "v1.1")
+    model = kbert.QuestionAnswerer.from_preset(
+        FLAGS.preset, sequence_length=FLAGS.sequence_length, doc_stride=FLAGS.doc_stride,
+        max_query_length=FLAGS.max_query_length, n_best=FLAGS.n_best,
+        max_answer_length=FLAGS.max_answer_length, version_2_with_negative=version_2,
+        mixed_precision=FLAGS.mixed_precision)
+    model.compile(learning_rate=FLAGS.learning_rate, warmup_ratio=FLAGS.warmup_ratio)
+    # Every question is checked and tokenized before model_dir is touched.
+    train = model.prepare(train, name="train")
+    evaluation = model.prepare(evaluation, name="eval") if evaluation is not None else None
+    model_dir = Path(FLAGS.model_dir)
+
+    def finalize(model):
+        if evaluation is None:
+            return {}
+        _, spans = model.best_spans(evaluation)  # One pass over the evaluation windows.
+        if version_2:  # The threshold that maximizes F1 here, saved with the model.
+            model.null_threshold = model.metrics_for(spans, evaluation)["best_f1_thresh"]
+            write_json(model_dir / "null_odds.json", {
+                qid: s.null_score_diff for qid, s in zip(evaluation.examples.ids, spans)})
+        write_json(model_dir / "predictions.json", {
+            qid: model.final_text(s) for qid, s in zip(evaluation.examples.ids, spans)})
+        return model.metrics_for(spans, evaluation)
+
+    result = train_and_evaluate(
+        model, train, evaluation, model_dir=model_dir, epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size, seed=FLAGS.seed, finalize=finalize,
+        extra_metadata={"command": shlex.join(sys.argv), "preset": FLAGS.preset,
+                        "task": "question_answering", "squad_version": "2.0" if version_2 else "1.1",
+                        "train_articles": train.examples.articles(),
+                        "eval_articles": evaluation.examples.articles() if evaluation else None,
+                        "train_windows": len(train.encoded)})
+    print(json.dumps({k: round(v, 4) for k, v in result["final"].items()}))
+
+
+if __name__ == "__main__":
+    app.run(main)
