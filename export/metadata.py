@@ -36,6 +36,9 @@ METADATA_NAME = "TFLITE_METADATA"  # The model metadata entry the official popul
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "labels.txt"
 INPUT_NAMES = ("ids", "mask", "segment_ids")
+# A task's output role -> the output tensors its .tflite has (kbert.export.to_tflite).
+_EXPORTED_OUTPUTS = {"probability": ["probability"], "score": ["score"], "logits": ["logits"],
+                     "span_logits": ["end_logits", "start_logits"]}
 
 _VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 _INSTALL_HINT = ("Writing TFLite metadata uses MediaPipe's metadata writer: "
@@ -340,21 +343,22 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     """
     tflite_path = Path(tflite_path)
     role = getattr(model, "output_name", None)
-    if role not in ("probability", "score", "logits"):
-        raise ValueError(f"write_metadata covers text classifiers, regressors and taggers "
-                         f"(output 'probability', 'score' or 'logits'); {type(model).__name__} "
-                         f"has output {role!r}.")
+    expected = _EXPORTED_OUTPUTS.get(role)
+    if expected is None:
+        raise ValueError(f"write_metadata covers text classifiers, regressors, taggers and "
+                         f"question answerers (outputs {sorted(_EXPORTED_OUTPUTS)}); "
+                         f"{type(model).__name__} has output {role!r}.")
     if not tflite_path.is_file():
         raise ValueError(f"{tflite_path} does not exist; write it with kbert.export.to_tflite.")
     content = tflite_path.read_bytes()
     inputs, outputs = _model_inputs_outputs(content, str(tflite_path))
     content = _without_packed_files(content)
     if sorted(t["name"] for t in inputs) != sorted(INPUT_NAMES) or \
-            [t["name"] for t in outputs] != [role]:
+            sorted(t["name"] for t in outputs) != sorted(expected):
         raise ValueError(f"{tflite_path} has inputs {[t['name'] for t in inputs]} and outputs "
                          f"{[t['name'] for t in outputs]}; expected {list(INPUT_NAMES)} and "
-                         f"['{role}'] as kbert.export.to_tflite writes for {type(model).__name__}.")
-    labels = list(getattr(model, "labels", None) or []) if role != "score" else []
+                         f"{expected} as kbert.export.to_tflite writes for {type(model).__name__}.")
+    labels = list(getattr(model, "labels", None) or []) if role in ("probability", "logits") else []
     if labels and outputs[0]["shape"][-1] != len(labels):
         raise ValueError(f"{tflite_path} outputs {outputs[0]['shape'][-1]} scores but the "
                          f"model has {len(labels)} labels; is it the model that was exported?")
@@ -363,7 +367,7 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     lowercase = bool(getattr(tokenizer, "lowercase", False))
     pair = bool(getattr(model, "pair_inputs", False))
     faithful = lowercase and not pair and role == "probability"
-    if not faithful and role != "logits":
+    if not faithful and role in ("probability", "score"):
         logging.warning(
             "%s: MediaPipe's TextClassifier lowercases the text and gives every token segment id "
             "0; this model is %s, so MediaPipe cannot run it faithfully. The metadata is written "
@@ -371,7 +375,8 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
             "interpreter.", tflite_path,
             " and ".join(what for what, bad in (("cased", not lowercase),
                                                 ("a text-pair model", pair)) if bad))
-    kind = {"probability": "classifier", "score": "regressor", "logits": "tagger"}[role]
+    kind = {"probability": "classifier", "score": "regressor", "logits": "tagger",
+            "span_logits": "question_answerer"}[role]
     name = name or model.name
     if description is None:
         if role == "probability":
@@ -379,6 +384,11 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
                            f"classifier over {len(labels)} labels; the output holds one "
                            f"{'sigmoid' if model.multi_label else 'softmax'} probability per "
                            "label. Exported by kbert.")
+        elif role == "span_logits":
+            description = ("Extractive question answerer (BERT QA convention): ids, mask and "
+                           "segment_ids hold [CLS] question [SEP] context [SEP]; start_logits "
+                           "and end_logits score each token as the answer's first and last. "
+                           "Exported by kbert.")
         elif role == "logits":
             description = (f"Word tagger over {len(labels)} labels; the output holds per-token "
                            "logits [1, length, labels]; a word's label is read at its first "
@@ -399,7 +409,12 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         writer.add_bert_text_input(metadata_writer.BertTokenizer(str(vocab_path)),
                                    ids_name=by_role["ids"], mask_name=by_role["mask"],
                                    segment_name=by_role["segment_ids"])
-        if role == "logits":
+        if role == "span_logits":
+            for tensor in outputs:  # In the model's output order.
+                writer.add_feature_output(
+                    name=tensor["name"], description=f"Per-token {tensor['name'].replace('_', ' ')}"
+                                                     " over the [1, L] input tokens.")
+        elif role == "logits":
             _text_lines(labels, "labels")
             writer.add_classification_output(
                 metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE), name=role,

@@ -14,8 +14,9 @@ _QUALITY_KEYS = ("accuracy", "micro_f1", "spearman")
 
 def _quality(row: dict) -> tuple[str, float | None, float | None]:
     metrics, keras_metrics = row.get("metrics", {}), row.get("keras_metrics", {})
-    # Entity-level F1 is what a tagger is judged by (its report also has word accuracy).
-    for key in (("f1",) if "precision" in metrics else ()) + _QUALITY_KEYS:
+    # Taggers (entity F1 beside word accuracy) and question answerers are judged by F1.
+    f1_first = {"precision", "exact", "exact_match"} & set(metrics)
+    for key in (("f1",) if f1_first else ()) + _QUALITY_KEYS:
         if key in metrics:
             return key, metrics[key], keras_metrics.get(key)
     return "quality", None, None

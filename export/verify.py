@@ -11,10 +11,11 @@ from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.checks import tflite_ops
 from kbert.export.mediapipe_runtime import mediapipe_classify
+from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
 from kbert.export.tflite import device_features
 from kbert.preprocessing import as_examples
-from kbert.tasks import TokenClassifier
+from kbert.tasks import QuestionAnswerer, TokenClassifier
 
 
 def _runner(path: str, threads: int):
@@ -39,11 +40,14 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     percentile latency per example at each thread count (batch 1, LiteRT), and the op list.
     `mediapipe=True` (single-label classifiers with metadata) also classifies the raw texts with
     MediaPipe's TextClassifier, which tokenizes on its own, and reports its agreement with Keras.
-    Taggers go through `verify_tagger`.
+    Taggers go through `verify_tagger`, question answerers through `verify_question_answerer`.
     """
     if isinstance(reference, TokenClassifier):
         return verify_tagger(tflite_path, eval_data, reference, threads=threads,
                              latency_examples=latency_examples)
+    if isinstance(reference, QuestionAnswerer):
+        return verify_question_answerer(tflite_path, eval_data, reference, threads=threads,
+                                        latency_examples=latency_examples)
     tflite_path = str(tflite_path)
     x, y = eval_data if isinstance(eval_data, tuple) and len(eval_data) == 2 else (eval_data, None)
     examples = as_examples(x, y, name="eval_data")
@@ -86,12 +90,12 @@ def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> 
     """Mean and 95th-percentile milliseconds per interpreter call, batch 1, per thread count."""
     latency = {}
     for count in threads:
-        run = _runner(tflite_path, count)
-        run(sample[0])  # Warm-up: the first call allocates.
+        run = Interpreter(model_path=tflite_path, num_threads=count).get_signature_runner()
+        run(**sample[0])  # Warm-up: the first call allocates.
         times = []
         for f in sample:
             start = time.perf_counter()
-            run(f)
+            run(**f)
             times.append((time.perf_counter() - start) * 1000)
         latency[str(count)] = {"mean": float(np.mean(times)),
                                "p95": float(np.percentile(times, 95))}
@@ -167,4 +171,47 @@ def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: 
     if labels and not getattr(reference, "multi_label", False):
         expected = reference.predict_labels(examples)
         report["label_agreement"] = float(np.mean([a.decode() == b for a, b in zip(labels, expected)]))
+    return report
+
+
+def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
+                             threads: tuple[int, ...] = (1, 2), latency_examples: int = 100) -> dict:
+    """`verify` for a `kbert.QuestionAnswerer`: the .tflite through the on-device reference
+    pipeline (`OnDeviceQuestionAnswerer`) against Keras on the same SQuAD examples, scored by
+    the official SQuAD evaluation.
+
+    Example:
+    >>> report = export.verify("out/qa/model.tflite", evaluation, reference=qa)
+    >>> report["metrics"]["f1"], report["keras_metrics"]["f1"], report["agreement"]
+    (71.9, 72.3, 0.97)
+
+    `agreement` is the share of questions whose final answer text is the same; the output
+    differences are on start/end logits of real tokens; latency is per window.
+    """
+    tflite_path = str(tflite_path)
+    prepared = reference.prepare(examples, name="eval_data")
+    device = OnDeviceQuestionAnswerer.from_model(tflite_path, reference, num_threads=threads[-1])
+    features = device.window_features(prepared.windows)
+    device_logits = np.stack([np.stack(device.run(f), -1) for f in features])
+    keras_logits = reference.window_outputs(prepared)
+    real = prepared.encoded.token_ids.to_tensor(
+        default_value=-1, shape=[len(features), device.sequence_length]).numpy() >= 0
+    difference = np.abs(device_logits - keras_logits)[real]
+    device_spans = reference.decode(prepared, device_logits[..., 0], device_logits[..., 1])
+    keras_spans = reference.decode(prepared, keras_logits[..., 0], keras_logits[..., 1])
+    report = {
+        "path": tflite_path,
+        "bytes": Path(tflite_path).stat().st_size,
+        "examples": len(prepared.examples),
+        "windows": len(features),
+        "max_abs_difference": float(difference.max()),
+        "mean_abs_difference": float(difference.mean()),
+        "agreement": float(np.mean([reference.final_text(a) == reference.final_text(b)
+                                    for a, b in zip(device_spans, keras_spans)])),
+        "ops": tflite_ops(Path(tflite_path).read_bytes()),
+    }
+    if prepared.examples.answers is not None:
+        report["metrics"] = reference.metrics_for(device_spans, prepared)
+        report["keras_metrics"] = reference.metrics_for(keras_spans, prepared)
+    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
     return report

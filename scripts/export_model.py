@@ -10,8 +10,10 @@ the Keras model on evaluation data, and writes an export report (JSON, Markdown,
 
 Writes <output_dir>/saved_model, <output_dir>/<variant>/model.tflite (with metadata where
 available) and <output_dir>/export_report.{json,md,png}. --train_file supplies the int8
-calibration texts. For a tagger the files are CoNLL (--tag_column picks the tags) and each
-variant is checked through the on-device reference pipeline (kbert.export.OnDeviceTagger).
+calibration texts. For a tagger the files are CoNLL (--tag_column picks the tags); for a question
+answerer SQuAD JSON (--eval_file, or --split_file with --train_articles as in train_qa); each
+variant is then checked through the on-device reference pipeline (kbert.export.OnDeviceTagger,
+OnDeviceQuestionAnswerer).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the
 flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
 flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
 flags.DEFINE_integer("tag_column", -1, "Taggers: the CoNLL column of the tags.")
+flags.DEFINE_string("split_file", None, "Question answerers: one SQuAD JSON split by article; "
+                    "its later articles evaluate, its first --train_articles calibrate int8.")
+flags.DEFINE_integer("train_articles", 30, "With --split_file: the articles that trained.")
 flags.DEFINE_bool("mediapipe", True, "Also classify the eval texts with MediaPipe's "
                   "TextClassifier (dynamic variant; single-text uncased classifiers).")
 define_data_flags()
@@ -52,22 +57,29 @@ def main(argv):
 
 def read_eval_and_calibration(model):
     """The evaluation data and, for int8, the calibration inputs, in the model's input kind."""
-    tagger = isinstance(model, kbert.TokenClassifier)
-    if tagger:
+    if isinstance(model, kbert.QuestionAnswerer):
+        train, evaluation = (kbert.data.split_by_article(kbert.data.read_squad(FLAGS.split_file),
+                                                         FLAGS.train_articles)
+                             if FLAGS.split_file else
+                             (kbert.data.read_squad(FLAGS.train_file) if FLAGS.train_file else None,
+                              kbert.data.read_squad(FLAGS.eval_file)))
+        calibration = train.select(range(FLAGS.calibration_examples)) if train else None
+    elif isinstance(model, kbert.TokenClassifier):
         if not FLAGS.eval_file:
             raise app.UsageError("A tagger is checked on a CoNLL --eval_file.")
         evaluation = kbert.data.read_conll(FLAGS.eval_file, tag_column=FLAGS.tag_column)
-        if FLAGS.max_eval_examples:
-            evaluation = evaluation.take(FLAGS.max_eval_examples)
+        calibration = (kbert.data.read_conll(FLAGS.train_file, tag_column=FLAGS.tag_column)
+                       .take(FLAGS.calibration_examples).words if FLAGS.train_file else None)
     else:
         evaluation, _ = read_split("eval")
-    calibration = None
-    if "int8" in FLAGS.variants:
-        if tagger:
-            calibration = kbert.data.read_conll(FLAGS.train_file, tag_column=FLAGS.tag_column) \
-                .take(FLAGS.calibration_examples).words
-        else:
-            calibration = read_split("train")[0].take(FLAGS.calibration_examples).x
+        calibration = (read_split("train")[0].take(FLAGS.calibration_examples).x
+                       if FLAGS.train_file or FLAGS.dataset else None)
+    if FLAGS.max_eval_examples:
+        evaluation = (evaluation.select(range(FLAGS.max_eval_examples))
+                      if isinstance(evaluation, kbert.data.QAExamples)
+                      else evaluation.take(FLAGS.max_eval_examples))
+    if "int8" in FLAGS.variants and calibration is None:
+        raise app.UsageError("int8 calibrates on training inputs: give --train_file.")
     return evaluation, calibration
 
 
@@ -76,8 +88,9 @@ def run():
     output = Path(FLAGS.output_dir or Path(FLAGS.model_dir) / "export")
     evaluation, calibration = read_eval_and_calibration(model)
     rows, saved_model = [], None
-    if FLAGS.saved_model and isinstance(model, kbert.TokenClassifier):
-        logging.info("SavedModel export of taggers is not covered yet; skipping it.")
+    if FLAGS.saved_model and not isinstance(model, (kbert.TextClassifier, kbert.TextRegressor)):
+        logging.info("The raw-string SavedModel covers classifiers and regressors; skipping it "
+                     "for %s.", type(model).__name__)
     elif FLAGS.saved_model:
         export.to_saved_model(model, output / "saved_model")
         saved_model = export.verify_saved_model(output / "saved_model", evaluation, model)

@@ -1,0 +1,119 @@
+"""The on-device question-answering pipeline in Python: what an app does with an exported
+question answerer (.tflite with metadata), step by step, and the reference its output is
+checked against.
+
+1. Read `vocab.txt` packed in the .tflite (its TFLite Model Metadata).
+2. WordPiece the question (lowercased for uncased models), keeping at most `max_query_length`
+   tokens.
+3. Split the context into words with character spans (letter/digit runs; any other non-space
+   character alone), WordPiece each word, and remember each sub-token's word.
+4. Cut the context sub-tokens into windows `[CLS] question [SEP] context part [SEP]` of at most L
+   tokens (segment ids 0 then 1) that start `doc_stride` tokens apart; a context token is decoded
+   only from the window where it has the most context on both sides (`kbert.preprocessing.qa`).
+5. Run the interpreter on each window: `ids`, `mask`, `segment_ids` int32 [1, L]; outputs
+   `start_logits` and `end_logits` [1, L].
+6. Pair the 20 best start and end tokens of each window (end not before start, at most 30
+   tokens); the best pair over all windows is the answer, its characters running from its first
+   word's start to its last word's end; [CLS]'s start + end (lowest over windows) is the
+   "no answer" score (`kbert.tasks.qa_decoding`).
+7. A model trained with unanswerable questions answers "" when the no-answer score beats the best
+   span by more than its null threshold.
+
+Steps 2-4 and 6 call the same functions the Keras model uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import keras_hub
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from kbert.export.metadata import VOCAB_FILE, packed_files
+from kbert.preprocessing import TextPreprocessor
+from kbert.preprocessing.qa import QAWindows, qa_windows
+from kbert.tasks.qa_decoding import Answer, decode_answers
+
+
+class OnDeviceQuestionAnswerer:
+    """An exported question answerer run the way an app runs it (LiteRT interpreter, batch 1).
+
+    Example:
+    >>> device = OnDeviceQuestionAnswerer("out/qa/model.tflite")
+    >>> device.answer("Who lives in Paris?", "Jeremy lives in Paris.")
+    {'text': 'Jeremy', 'score': 0.97, 'start': 0, 'end': 6}
+
+    The decoding settings default to kbert's; `from_model` copies them from the Keras model
+    (including a v2.0 model's null threshold).
+    """
+
+    def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
+                 doc_stride: int = 128, max_query_length: int = 64, n_best: int = 20,
+                 max_answer_length: int = 30, null_threshold: float | None = None):
+        files = packed_files(tflite_path)
+        if VOCAB_FILE not in files:
+            raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE}: write its metadata with "
+                             "kbert.export.write_metadata.")
+        interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
+        self._signature = interpreter.get_signature_runner()
+        self.sequence_length = int(interpreter.get_input_details()[0]["shape"][1])
+        tokenizer = keras_hub.models.BertTokenizer(
+            vocabulary=files[VOCAB_FILE].decode("utf-8").splitlines(), lowercase=lowercase)
+        self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
+        self.doc_stride, self.max_query_length = doc_stride, max_query_length
+        self.n_best, self.max_answer_length = n_best, max_answer_length
+        self.null_threshold = null_threshold
+
+    @classmethod
+    def from_model(cls, tflite_path: str | Path, model, **kwargs) -> "OnDeviceQuestionAnswerer":
+        """With the decoding settings of the `kbert.QuestionAnswerer` that was exported."""
+        return cls(tflite_path, lowercase=bool(model.preprocessor.tokenizer.lowercase),
+                   doc_stride=model.doc_stride, max_query_length=model.max_query_length,
+                   n_best=model.n_best, max_answer_length=model.max_answer_length,
+                   null_threshold=model.null_threshold if model.version_2_with_negative else None,
+                   **kwargs)
+
+    def windows(self, questions: Sequence[str], contexts: Sequence[str]) -> QAWindows:
+        """Steps 2-4."""
+        return qa_windows(self.preprocessor, questions, contexts, doc_stride=self.doc_stride,
+                          max_query_length=self.max_query_length)
+
+    def window_features(self, windows: QAWindows) -> list[dict[str, np.ndarray]]:
+        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
+        features = []
+        for ids_row, segments_row in zip(windows.encoded.token_ids.to_list(),
+                                         windows.encoded.segment_ids.to_list()):
+            ids = np.full((1, self.sequence_length), self.preprocessor.pad_id, np.int32)
+            mask = np.zeros((1, self.sequence_length), np.int32)
+            segments = np.zeros((1, self.sequence_length), np.int32)
+            n = len(ids_row)
+            ids[0, :n], mask[0, :n], segments[0, :n] = ids_row, 1, segments_row
+            features.append({"ids": ids, "mask": mask, "segment_ids": segments})
+        return features
+
+    def run(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5: one window through the interpreter: (start_logits, end_logits), each [L]."""
+        outputs = self._signature(**features)
+        return outputs["start_logits"][0], outputs["end_logits"][0]
+
+    def best_spans(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
+        """Steps 2-6: the best non-null span of each question."""
+        windows = self.windows(questions, contexts)
+        starts, ends = zip(*(self.run(f) for f in self.window_features(windows)))
+        return decode_answers(windows, np.stack(starts), np.stack(ends), list(contexts),
+                              n_best=self.n_best, max_answer_length=self.max_answer_length)
+
+    def final_text(self, span: Answer) -> str:
+        """Step 7."""
+        if self.null_threshold is not None and span.null_score_diff > self.null_threshold:
+            return ""
+        return span.text
+
+    def answer(self, question: str, context: str) -> dict:
+        """The answer to one question: text ("" if none), score, character start and end."""
+        span = self.best_spans([question], [context])[0]
+        text = self.final_text(span)
+        return {"text": text, "score": span.score if text else 0.0,
+                "start": span.start if text else 0, "end": span.end if text else 0}
