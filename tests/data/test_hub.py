@@ -6,13 +6,18 @@ from kbert.data import hub, load_hub_dataset
 from kbert.errors import KbertInputError
 
 
-def test_hub_dataset_offline_fails_fast_and_names_the_local_alternative(monkeypatch):
+@pytest.mark.parametrize("load", [
+    lambda: load_hub_dataset("glue/sst2", "train"),
+    lambda: hub.load_hub_tagging("conll2003", "train"),
+    lambda: hub.load_hub_squad("squad_v2", "eval"),
+])
+def test_hub_datasets_offline_fail_fast_and_name_the_local_alternative(monkeypatch, load):
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(hub.network, "reachable", lambda host: False)
     start = time.time()
     with pytest.raises(KbertInputError, match="cannot be reached.*--train_file"):
-        load_hub_dataset("glue/sst2", "train")
+        load()
     assert time.time() - start < 5
 
 
