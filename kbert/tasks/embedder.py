@@ -1,0 +1,107 @@
+"""Sentence embeddings from any layer of a BERT encoder (feature extraction)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from kbert.tasks.task import Task
+
+POOLINGS = ("cls", "pooler", "mean", "max")
+LAYER_MODES = ("last", "all", "last4_concat")
+
+
+def hidden_states(backbone) -> keras.Model:
+    """A view of the encoder that returns every hidden state: the embeddings' output, then each
+    transformer layer's, [batch, length, hidden] each. KerasHub's BertBackbone returns only the
+    last; this model reuses the backbone's own layers and weights (nothing is copied).
+
+    Example:
+    >>> states = hidden_states(backbone)(features)      # num_layers + 1 tensors
+    """
+    outputs = [backbone.get_layer("embeddings_dropout").output] + [
+        layer.output for layer in backbone.transformer_layers]
+    return keras.Model(backbone.input, outputs, name="hidden_states")
+
+
+def _layer_indices(layers, num_layers: int) -> list[int]:
+    if layers == "last":
+        return [num_layers]
+    if layers == "all":
+        return list(range(num_layers + 1))
+    if layers == "last4_concat":
+        return list(range(max(0, num_layers - 3), num_layers + 1))
+    if isinstance(layers, (list, tuple)) and layers and all(isinstance(i, int) for i in layers):
+        indices = [i if i >= 0 else num_layers + 1 + i for i in layers]
+        if all(0 <= i <= num_layers for i in indices):
+            return indices
+    raise ValueError(f"layers must be one of {LAYER_MODES} or a list of layer indices in "
+                     f"[-{num_layers + 1}, {num_layers}] (0: the embeddings, {num_layers}: the "
+                     f"last layer); got {layers!r}.")
+
+
+@keras.saving.register_keras_serializable(package="kbert")
+class TextEmbedder(Task):
+    """A BERT encoder that maps each text (or pair) to a vector.
+
+    Example:
+    >>> emb = kbert.TextEmbedder.from_preset("minilm_l6_uncased", pooling="mean", normalize=True)
+    >>> vectors = emb.embed(["A man plays guitar.", "Someone plays an instrument."])
+    >>> float(vectors[0] @ vectors[1])                  # cosine similarity (normalized)
+    0.71
+
+    pooling: "cls" (the [CLS] hidden state), "pooler" (BERT's tanh pooler over [CLS]; last layer
+    only), "mean" or "max" over real tokens (padding excluded). layers: "last"; "all" (every
+    hidden state, embeddings first: the output is [batch, layers + 1, hidden]);
+    "last4_concat" (the last four layers' pooled vectors side by side); or a list of indices
+    (0: the embeddings, i: after transformer layer i, negative from the end), concatenated.
+    normalize: L2-normalize the final vector(s), so dot products are cosine similarities.
+    """
+
+    output_name = "embedding"
+
+    def __init__(self, backbone, preprocessor, pooling: str = "mean", layers="last",
+                 normalize: bool = False, **kwargs):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}.")
+        indices = _layer_indices(layers, backbone.num_layers)
+        if pooling == "pooler" and indices != [backbone.num_layers]:
+            raise ValueError("pooling='pooler' applies BERT's pooler, which exists for the last "
+                             "layer only: use layers='last'.")
+        inputs = backbone.input
+        mask = ops.cast(ops.expand_dims(inputs["padding_mask"], -1), "float32")
+        if pooling == "pooler":
+            pooled = [ops.cast(backbone(inputs)["pooled_output"], "float32")]
+        else:
+            states = hidden_states(backbone)(inputs)
+            pooled = [_pool(ops.cast(states[i], "float32"), mask, pooling) for i in indices]
+        if layers == "all":
+            output = ops.stack(pooled, axis=1)
+        else:
+            output = pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+        if normalize:
+            output = output / ops.maximum(ops.norm(output, axis=-1, keepdims=True), 1e-12)
+        super().__init__(inputs=inputs, outputs=output, backbone=backbone,
+                         preprocessor=preprocessor, **kwargs)
+        # `layers` is a Keras Model attribute: kept under another name, given back in the config.
+        self.pooling, self.layer_selection, self.normalize = pooling, layers, bool(normalize)
+
+    def get_config(self):
+        return {**super().get_config(), "pooling": self.pooling, "layers": self.layer_selection,
+                "normalize": self.normalize}
+
+    def embed(self, texts: Sequence, batch_size: int = 64) -> np.ndarray:
+        """Embeddings of raw texts (or pairs), in input order: [n, dim] ([n, layers + 1, hidden]
+        for layers="all")."""
+        return self.predict(texts, batch_size=batch_size)
+
+
+def _pool(sequence, mask, pooling: str):
+    if pooling == "cls":
+        return sequence[:, 0, :]
+    if pooling == "max":
+        return ops.max(sequence - (1.0 - mask) * 1e9, axis=1)
+    return ops.sum(sequence * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
