@@ -18,7 +18,7 @@ from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.text import TextPreprocessor
 from kbert.training.callbacks import EvaluationCallback
-from kbert.training.optimizer import bert_adamw
+from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
 
 
 @dataclasses.dataclass
@@ -97,10 +97,42 @@ class Task(keras.Model):
         return []
 
     # ----------------------------------------------------------------------------- compile
+    def set_finetuning(self, mode="full") -> "Task":
+        """Which encoder weights train: "full" (all), "frozen" (none: only the head trains, the
+        encoder is a fixed feature extractor), or an int k (the top k transformer layers; the
+        embeddings and lower layers stay frozen). Call before `compile`/`fit`.
+
+        Example:
+        >>> clf.set_finetuning("frozen").fit(texts, labels)     # a linear probe on the encoder
+        >>> clf.set_finetuning(2)                                 # the top two layers train
+
+        Frozen weights get no gradients at all (they are not trainable variables, so backprop
+        stops at the lowest trainable layer), and stay bit-identical through `fit`.
+        """
+        layers = self.backbone.transformer_layers
+        if mode == "full":
+            trainable = len(layers)
+        elif mode == "frozen":
+            trainable = 0
+        elif isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= len(layers):
+            trainable = mode
+        else:
+            raise ValueError(f"finetuning mode must be 'full', 'frozen' or a number of top "
+                             f"layers 0..{len(layers)}; got {mode!r}.")
+        self.backbone.trainable = trainable > 0
+        top = layers[len(layers) - trainable:]
+        for layer in self.backbone.layers:  # Set every one: an earlier mode may have changed it.
+            layer.trainable = (layer in top) if layer in layers else trainable == len(layers)
+        self.finetuning = mode
+        # The pooler is trained only by heads that read it (see heads.pool).
+        if getattr(self, "pooling", None) not in ("pooled", "pooler") or trainable == 0:
+            self.backbone.get_layer("pooled_dense").trainable = False
+        return self
+
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *,
                 learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
                 weight_decay: float = 0.01, clipnorm: float | None = 1.0,
-                jit_compile="auto", **kwargs):
+                layer_decay: float | None = None, jit_compile="auto", **kwargs):
         """With no arguments: BERT's recipe. AdamW (weight decay 0.01, not on LayerNorm or
         biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
         gradient-norm clipping at 1.0. The schedule is planned by each `fit` over that call's
@@ -108,13 +140,21 @@ class Task(keras.Model):
         TensorFlow machine, where DESIGN.md measured ~10% faster steps at the cost of minutes of
         compiling per length bucket (`scripts/benchmark.py --what=xla` re-measures it).
 
+        `layer_decay` (e.g. 0.9) gives each encoder layer the learning rate of the one above
+        times the factor (the head keeps `learning_rate`; see
+        `kbert.training.optimizer.layer_decay_multipliers`).
+
         Example:
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
+        >>> model.compile(learning_rate=1e-4, layer_decay=0.8)
         """
         self._recipe = None
         if optimizer == "auto":
+            multipliers = (None if layer_decay is None
+                           else layer_decay_multipliers(self.backbone, layer_decay))
             self._recipe = dict(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                                weight_decay=weight_decay, clipnorm=clipnorm)
+                                weight_decay=weight_decay, clipnorm=clipnorm,
+                                lr_multipliers=multipliers)
             optimizer = bert_adamw(total_steps=1, **self._recipe)  # Re-planned by fit().
         self._compile_args = dict(
             loss=self._default_loss() if loss == "auto" else loss,
