@@ -14,8 +14,8 @@ import keras  # noqa: E402
 
 from kbert import data, presets  # noqa: E402
 from kbert.errors import KbertInputError, PresetError  # noqa: E402
-from kbert.tasks import (QuestionAnswerer, Task, TextClassifier, TextEmbedder,  # noqa: E402
-                         TextRegressor, TokenClassifier)  # noqa: E402
+from kbert.tasks import (MaskedLM, QuestionAnswerer, Task, TextClassifier,  # noqa: E402
+                         TextEmbedder, TextRegressor, TokenClassifier)  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,5 +33,5 @@ def load_model(path: str) -> Task:
     return model
 
 
-__all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "Task", "load_model", "data", "presets",
+__all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "MaskedLM", "Task", "load_model", "data", "presets",
            "KbertInputError", "PresetError"]
