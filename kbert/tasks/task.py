@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from kbert import presets
 from kbert.data.examples import TextExamples
-from kbert.errors import KbertInputError
+from kbert.errors import KbertInputError, PresetError
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.text import TextPreprocessor
@@ -63,7 +63,7 @@ class Task(keras.Model):
         policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
         backbone = presets.load_backbone(preset, dtype=policy)
         if not 2 < sequence_length <= backbone.max_sequence_length:
-            raise ValueError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
+            raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
                              f"supports (3 to {backbone.max_sequence_length}).")
         preprocessor = TextPreprocessor(presets.load_tokenizer(preset), sequence_length,
                                         bucket_lengths)
