@@ -10,16 +10,16 @@ Example:
 """
 
 from kbert.export.checks import ExportError, tflite_ops
-from kbert.export.mediapipe_runtime import mediapipe_classify
+from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.metadata import packed_files, read_metadata, write_metadata
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger, split_words
 from kbert.export.saved_model import to_saved_model
 from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
-from kbert.export.verify import (verify, verify_question_answerer, verify_saved_model,
-                                 verify_tagger)
+from kbert.export.verify import (verify, verify_embedder, verify_question_answerer,
+                                 verify_saved_model, verify_tagger)
 
 __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verify_tagger",
            "tflite_ops", "device_features", "ExportError", "QUANTIZATIONS", "write_metadata",
-           "read_metadata", "packed_files", "mediapipe_classify", "OnDeviceTagger", "split_words",
-           "OnDeviceQuestionAnswerer", "verify_question_answerer"]
+           "read_metadata", "packed_files", "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
+           "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder"]

@@ -1,6 +1,6 @@
-"""Running an exported classifier the way an Android app with MediaPipe Tasks does: the same C++
-TextClassifier task, here through the `mediapipe` Python package, tokenizing on its own from the
-vocabulary in the file's metadata."""
+"""Running an exported classifier or embedder the way an Android app with MediaPipe Tasks does:
+the same C++ TextClassifier / TextEmbedder tasks, here through the `mediapipe` Python package,
+tokenizing on their own from the vocabulary in the file's metadata."""
 
 from __future__ import annotations
 
@@ -33,3 +33,28 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[di
             (head,) = classifier.classify(text).classifications
             results.append({c.category_name: float(c.score) for c in head.categories})
     return results
+
+
+def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str]):
+    """Embeds raw texts with MediaPipe's TextEmbedder: an array [texts, dim].
+
+    Example:
+    >>> mediapipe_embed("out/embedder.tflite", ["a gripping film"]).shape
+    (1, 384)
+
+    The file needs the metadata `kbert.export.write_metadata` adds to an exported
+    `kbert.TextEmbedder` (a [1, dim] output). MediaPipe returns the vector as the model computes
+    it (no extra normalization or quantization is requested).
+    """
+    import numpy as np
+
+    try:
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+        from mediapipe.tasks.python.text import TextEmbedder, TextEmbedderOptions
+    except ImportError as error:
+        raise ImportError(f"MediaPipe is needed: pip install --no-deps mediapipe==1.2.2 ({error})") \
+            from None
+    options = TextEmbedderOptions(base_options=BaseOptions(model_asset_path=str(tflite_path)))
+    with TextEmbedder.create_from_options(options) as embedder:
+        return np.stack([np.asarray(embedder.embed(text).embeddings[0].embedding, np.float32)
+                         for text in texts])

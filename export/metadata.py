@@ -38,7 +38,7 @@ LABELS_FILE = "labels.txt"
 INPUT_NAMES = ("ids", "mask", "segment_ids")
 # A task's output role -> the output tensors its .tflite has (kbert.export.to_tflite).
 _EXPORTED_OUTPUTS = {"probability": ["probability"], "score": ["score"], "logits": ["logits"],
-                     "span_logits": ["end_logits", "start_logits"]}
+                     "span_logits": ["end_logits", "start_logits"], "embedding": ["embedding"]}
 
 _VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 _INSTALL_HINT = ("Writing TFLite metadata uses MediaPipe's metadata writer: "
@@ -366,8 +366,8 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     vocabulary = list(tokenizer.get_vocabulary())
     lowercase = bool(getattr(tokenizer, "lowercase", False))
     pair = bool(getattr(model, "pair_inputs", False))
-    faithful = lowercase and not pair and role == "probability"
-    if not faithful and role in ("probability", "score"):
+    faithful = lowercase and not pair and role in ("probability", "embedding")
+    if not faithful and role in ("probability", "score", "embedding"):
         logging.warning(
             "%s: MediaPipe's TextClassifier lowercases the text and gives every token segment id "
             "0; this model is %s, so MediaPipe cannot run it faithfully. The metadata is written "
@@ -376,7 +376,7 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
             " and ".join(what for what, bad in (("cased", not lowercase),
                                                 ("a text-pair model", pair)) if bad))
     kind = {"probability": "classifier", "score": "regressor", "logits": "tagger",
-            "span_logits": "question_answerer"}[role]
+            "span_logits": "question_answerer", "embedding": "embedder"}[role]
     name = name or model.name
     if description is None:
         if role == "probability":
@@ -384,6 +384,10 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
                            f"classifier over {len(labels)} labels; the output holds one "
                            f"{'sigmoid' if model.multi_label else 'softmax'} probability per "
                            "label. Exported by kbert.")
+        elif role == "embedding":
+            description = ("Text embedder: the output is one vector per text"
+                           f"{' (L2-normalized)' if getattr(model, 'normalize', False) else ''}. "
+                           "Exported by kbert.")
         elif role == "span_logits":
             description = ("Extractive question answerer (BERT QA convention): ids, mask and "
                            "segment_ids hold [CLS] question [SEP] context [SEP]; start_logits "
@@ -409,7 +413,9 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         writer.add_bert_text_input(metadata_writer.BertTokenizer(str(vocab_path)),
                                    ids_name=by_role["ids"], mask_name=by_role["mask"],
                                    segment_name=by_role["segment_ids"])
-        if role == "span_logits":
+        if role == "embedding":
+            writer.add_feature_output(name=role, description="The text's embedding vector.")
+        elif role == "span_logits":
             for tensor in outputs:  # In the model's output order.
                 writer.add_feature_output(
                     name=tensor["name"], description=f"Per-token {tensor['name'].replace('_', ' ')}"
@@ -435,7 +441,8 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         info = read_metadata(tmp_model)
         info.update({"file": tflite_path.name, "task": kind, "multi_label": bool(
             getattr(model, "multi_label", False)) if role == "probability" else None,
-            "lowercase": lowercase, "pair_inputs": pair, "mediapipe_text_classifier": faithful,
+            "lowercase": lowercase, "pair_inputs": pair,
+            f"mediapipe_text_{'embedder' if role == 'embedding' else 'classifier'}": faithful,
             "tflite_metadata": json.loads(official_json)})
         Path(tmp_json).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     logging.info("wrote TFLite metadata into %s (%s, %d wordpieces%s, min parser %s) and %s",

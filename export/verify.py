@@ -10,12 +10,12 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.checks import tflite_ops
-from kbert.export.mediapipe_runtime import mediapipe_classify
+from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
 from kbert.export.tflite import device_features
 from kbert.preprocessing import as_examples
-from kbert.tasks import QuestionAnswerer, TokenClassifier
+from kbert.tasks import QuestionAnswerer, TextEmbedder, TokenClassifier
 
 
 def _runner(path: str, threads: int):
@@ -40,11 +40,15 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     percentile latency per example at each thread count (batch 1, LiteRT), and the op list.
     `mediapipe=True` (single-label classifiers with metadata) also classifies the raw texts with
     MediaPipe's TextClassifier, which tokenizes on its own, and reports its agreement with Keras.
-    Taggers go through `verify_tagger`, question answerers through `verify_question_answerer`.
+    Taggers go through `verify_tagger`, question answerers through `verify_question_answerer`,
+    embedders through `verify_embedder`.
     """
     if isinstance(reference, TokenClassifier):
         return verify_tagger(tflite_path, eval_data, reference, threads=threads,
                              latency_examples=latency_examples)
+    if isinstance(reference, TextEmbedder):
+        return verify_embedder(tflite_path, eval_data, reference, threads=threads,
+                               latency_examples=latency_examples, mediapipe=mediapipe)
     if isinstance(reference, QuestionAnswerer):
         return verify_question_answerer(tflite_path, eval_data, reference, threads=threads,
                                         latency_examples=latency_examples)
@@ -213,5 +217,44 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
     if prepared.examples.answers is not None:
         report["metrics"] = reference.metrics_for(device_spans, prepared)
         report["keras_metrics"] = reference.metrics_for(keras_spans, prepared)
+    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    return report
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1),
+                                        1e-12)
+
+
+def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple[int, ...] = (1, 2),
+                    latency_examples: int = 100, mediapipe: bool = False) -> dict:
+    """`verify` for a `kbert.TextEmbedder`: cosine similarity between the .tflite's embeddings
+    (LiteRT with kbert's tokenization, and with `mediapipe=True` MediaPipe's TextEmbedder on the
+    raw texts) and Keras's.
+
+    Example:
+    >>> export.verify("out/embedder.tflite", sentences, reference=emb, mediapipe=True)
+    {'min_cosine': 0.998, 'mean_cosine': 0.9996, 'mediapipe_min_cosine': 0.997, ...}
+    """
+    tflite_path = str(tflite_path)
+    examples = as_examples(texts, name="eval_data")
+    sequence_length = int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
+    features = device_features(reference, examples, sequence_length)
+    run = _runner(tflite_path, threads[-1])
+    device = np.concatenate([run(f) for f in features])
+    keras_outputs = reference.predict(examples)
+    cosine = _cosine(device, keras_outputs)
+    report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
+              "examples": len(features), "min_cosine": float(cosine.min()),
+              "mean_cosine": float(cosine.mean()),
+              "max_abs_difference": float(np.abs(device.reshape(keras_outputs.shape)
+                                                 - keras_outputs).max()),
+              "ops": tflite_ops(Path(tflite_path).read_bytes())}
+    if mediapipe:
+        by_mediapipe = _cosine(mediapipe_embed(tflite_path, [str(t) for t in examples.texts]),
+                               keras_outputs)
+        report.update(mediapipe_min_cosine=float(by_mediapipe.min()),
+                      mediapipe_mean_cosine=float(by_mediapipe.mean()))
     report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
     return report
