@@ -27,6 +27,7 @@ from absl import app, flags, logging
 
 import kbert
 from kbert.files import write_json
+from kbert.training.checkpoint import TrainingDiverged
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -49,6 +50,10 @@ flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
 flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
 flags.DEFINE_integer("seed", 42, "Random seed.")
 flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
+flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
+                     "state in <model_dir>/checkpoint (0: none).")
+flags.DEFINE_bool("resume", True, "Continue from <model_dir>/checkpoint if a run was "
+                  "interrupted (--noresume starts over).")
 flags.DEFINE_string("model_dir", None, "Where the model, metrics.json, predictions.json and "
                     "logs go.")
 flags.mark_flag_as_required("model_dir")
@@ -58,7 +63,7 @@ def main(argv):
     del argv
     try:
         run()
-    except (kbert.KbertInputError, kbert.PresetError) as error:
+    except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
         sys.exit(f"error: {error}")  # One clear line, no traceback, nothing written.
 
 
@@ -115,7 +120,8 @@ def run():
 
     result = train_and_evaluate(
         model, train, evaluation, model_dir=model_dir, epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size, seed=FLAGS.seed, finalize=finalize,
+        batch_size=FLAGS.batch_size, seed=FLAGS.seed, checkpoint_every=FLAGS.checkpoint_every,
+        resume=FLAGS.resume, finalize=finalize,
         extra_metadata={"command": shlex.join(sys.argv), "preset": FLAGS.preset,
                         "task": "question_answering", "squad_version": "2.0" if version_2 else "1.1",
                         "train_articles": train.examples.articles(),

@@ -60,25 +60,80 @@ def _as_str(text) -> str:
     return text.decode("utf-8") if isinstance(text, bytes) else text
 
 
-def training_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, targets: np.ndarray,
-                     batch_size: int, *, shuffle: bool = True, seed: int | None = None,
-                     group_by_length: bool = True) -> tf.data.Dataset:
-    """Batches for `fit`: reshuffled every epoch, rows of one length bucket batched together.
+def plan_batches(lengths: np.ndarray, bucket_lengths: list[int], batch_size: int, *, seed: int,
+                 epoch: int, shuffle: bool = True, group_by_length: bool = True) -> list[np.ndarray]:
+    """The example indices of each training batch of one epoch, fixed by (seed, epoch): a run
+    resumed at any step replays exactly the batches an uninterrupted run would have seen.
 
-    The number of batches is the same every epoch and is set as the dataset's cardinality, so
-    progress bars and learning-rate schedules know it up front.
+    Example:
+    >>> plan_batches(np.array([5, 30, 6, 31]), [16, 32], 2, seed=0, epoch=0)
+    [array([2, 0]), array([1, 3])]
+
+    Examples are taken in a shuffled order and each goes to the pending batch of its length
+    bucket, which is emitted when full; leftovers close the epoch, one per bucket (what
+    `tf.data`'s `group_by_window` does, written out so the plan is known in advance).
     """
-    indices = tf.data.Dataset.range(len(encoded))
-    if shuffle:
-        indices = indices.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
-    elements = indices.map(_rows_of(encoded, targets), num_parallel_calls=tf.data.AUTOTUNE)
-    if group_by_length:
-        buckets = preprocessor.bucket_lengths
-        per_bucket = np.bincount(np.searchsorted(buckets, encoded.lengths), minlength=len(buckets))
-        steps = int(sum(math.ceil(count / batch_size) for count in per_bucket))
-    else:
-        steps = math.ceil(len(encoded) / batch_size)
-    return _batch_and_pad(preprocessor, elements, batch_size, group_by_length, steps)
+    n = len(lengths)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    if not group_by_length:
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    buckets = np.searchsorted(bucket_lengths, lengths)
+    pending: dict[int, list[int]] = {}
+    batches = []
+    for i in order:
+        rows = pending.setdefault(int(buckets[i]), [])
+        rows.append(int(i))
+        if len(rows) == batch_size:
+            batches.append(np.array(rows))
+            rows.clear()
+    batches += [np.array(rows) for _, rows in sorted(pending.items()) if rows]
+    return batches
+
+
+def steps_per_epoch(encoded: EncodedTexts, bucket_lengths: list[int], batch_size: int,
+                    group_by_length: bool = True) -> int:
+    """Training batches per epoch (the same every epoch)."""
+    if not group_by_length:
+        return math.ceil(len(encoded) / batch_size)
+    per_bucket = np.bincount(np.searchsorted(bucket_lengths, encoded.lengths),
+                             minlength=len(bucket_lengths))
+    return int(sum(math.ceil(count / batch_size) for count in per_bucket))
+
+
+def training_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, targets, batch_size: int,
+                     *, shuffle: bool = True, seed: int = 0, group_by_length: bool = True,
+                     epochs: int = 1, start_step: int = 0) -> tf.data.Dataset:
+    """Batches for `fit`: every batch of `epochs` epochs (`plan_batches`), from global step
+    `start_step` on, each padded to its length bucket. Its cardinality is the number of steps
+    left, so progress bars and learning-rate schedules know it up front.
+    """
+    plans = [plan_batches(encoded.lengths, preprocessor.bucket_lengths, batch_size, seed=seed,
+                          epoch=e, shuffle=shuffle, group_by_length=group_by_length)
+             for e in range(epochs)]
+    batches = [b for plan in plans for b in plan][start_step:]
+    if not batches:
+        raise ValueError(f"start_step={start_step} is past the last of "
+                         f"{sum(len(p) for p in plans)} steps.")
+    indices = tf.RaggedTensor.from_row_lengths(np.concatenate(batches).astype(np.int64),
+                                               [len(b) for b in batches])
+    token_ids, segment_ids = encoded.token_ids, encoded.segment_ids
+    lengths = tf.constant(encoded.lengths, tf.int32)
+    if not isinstance(targets, tf.RaggedTensor):
+        targets = tf.constant(targets)
+
+    def gather(rows):
+        features = {"ids": tf.gather(token_ids, rows).to_tensor(),
+                    "segs": tf.gather(segment_ids, rows).to_tensor(),
+                    "len": tf.gather(lengths, rows)}
+        batch_targets = tf.gather(targets, rows)
+        if isinstance(batch_targets, tf.RaggedTensor):
+            batch_targets = batch_targets.to_tensor(-1)  # Per-token targets (tagging).
+        return features, batch_targets
+
+    return (tf.data.Dataset.from_tensor_slices(indices)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(_pad_with(preprocessor), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
 
 
 def inference_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, batch_size: int,
@@ -129,7 +184,7 @@ def streaming_batches(preprocessor: TextPreprocessor, dataset: tf.data.Dataset, 
     return _batch_and_pad(preprocessor, elements, batch_size, group_by_length)
 
 
-def _batch_and_pad(preprocessor, elements, batch_size, group_by_length, steps=None):
+def _batch_and_pad(preprocessor, elements, batch_size, group_by_length):
     if group_by_length:
         # One window per length bucket: a batch holds rows of similar length only.
         batches = elements.group_by_window(
@@ -138,8 +193,6 @@ def _batch_and_pad(preprocessor, elements, batch_size, group_by_length, steps=No
             window_size=batch_size)
     else:
         batches = elements.padded_batch(batch_size)
-    if steps is not None:
-        batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
     return batches.map(_pad_with(preprocessor), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
 

@@ -14,6 +14,7 @@ from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.masking import continuation_table, mask_batch
 from kbert.tasks.task import Prepared, Task
+from kbert.training import checkpoint
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -105,15 +106,15 @@ class MaskedLM(Task):
         >>> mlm.fit(kbert.data.read_table("imdb/train.jsonl", "text"), epochs=1)
         """
         prepared = self.prepare(x, name="x")
+        seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
         batches = pipeline.training_batches(self.preprocessor, prepared.encoded, prepared.targets,
-                                            batch_size, shuffle=shuffle, seed=seed)
-        steps = int(batches.cardinality())
-        if not self.compiled:
-            self.compile()
-        if self._recipe is not None:
-            self._plan_schedule(steps * epochs)
-        return keras.Model.fit(self, self._masked(batches), epochs=epochs, callbacks=callbacks,
-                               shuffle=False, **kwargs)
+                                            batch_size, shuffle=shuffle, seed=seed, epochs=epochs)
+        steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,
+                                         batch_size)
+        self._compile_for(steps, epochs)
+        callbacks = [checkpoint.StopOnNaN(), *(callbacks or [])]
+        return keras.Model.fit(self, self._masked(batches), epochs=epochs, steps_per_epoch=steps,
+                               callbacks=callbacks, shuffle=False, **kwargs)
 
     def heldout_loss(self, x, batch_size: int = 64, seed: int = 0) -> dict[str, float]:
         """Masked-LM loss and accuracy on texts, with the same masks every call (`seed`), so

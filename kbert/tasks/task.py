@@ -17,6 +17,7 @@ from kbert.errors import KbertInputError, PresetError
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.text import TextPreprocessor
+from kbert.training import checkpoint
 from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
 
@@ -194,39 +195,24 @@ class Task(keras.Model):
     def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1,
             validation_data=None, callbacks=None, shuffle: bool = True, seed: int | None = None,
             group_by_length: bool = True, steps_per_epoch: int | None = None,
-            initial_epoch: int = 0, **kwargs):
+            initial_epoch: int = 0, checkpoint_dir: str | None = None,
+            checkpoint_every: int = 500, **kwargs):
         """Fine-tunes on raw text.
 
         Example:
         >>> clf.fit(["great", "awful"], ["pos", "neg"], validation_data=(dev_x, dev_y), epochs=3)
+        >>> clf.fit(x, y, epochs=3, checkpoint_dir="runs/sst2/checkpoint")  # resumable
 
         `x` is anything `prepare` takes, or a `tf.data.Dataset` of (text, label) elements
         (labels already numeric; pass `steps_per_epoch` if its size is unknown). Batches hold
-        examples of similar length, padded to their length bucket (`group_by_length`).
+        examples of similar length, padded to their length bucket (`group_by_length`); the
+        batches of every epoch are fixed by `seed` (random if None).
         `validation_data` is reported after every epoch with the task's full metrics.
+        With `checkpoint_dir`, the full training state is saved every `checkpoint_every` steps
+        and at each epoch's end; calling `fit` again the same way resumes exactly where the
+        last checkpoint was taken (kbert.training.checkpoint). A loss that becomes NaN stops
+        training with `TrainingDiverged`, naming the step.
         """
-        if isinstance(x, tf.data.Dataset):
-            train = pipeline.streaming_batches(self.preprocessor, x, batch_size,
-                                               group_by_length=group_by_length)
-            steps = steps_per_epoch or _known_steps(x, batch_size, self.preprocessor)
-            self.pair_inputs = isinstance(x.element_spec[0], (tuple, list))
-            if steps_per_epoch:
-                train = train.repeat()
-        else:
-            prepared = self.prepare(x, y)
-            self._require_targets(prepared, "fit")
-            self.pair_inputs = prepared.pairs
-            train = pipeline.training_batches(self.preprocessor, prepared.encoded,
-                                              prepared.targets, batch_size, shuffle=shuffle,
-                                              seed=seed, group_by_length=group_by_length)
-            steps = steps_per_epoch or int(train.cardinality())
-        if not self.compiled:
-            self.compile()
-        if self._recipe is not None:
-            if steps is None:
-                raise ValueError("The default schedule needs the number of steps: pass "
-                                 "steps_per_epoch for a tf.data.Dataset of unknown size.")
-            self._plan_schedule(steps * (epochs - initial_epoch))
         callbacks = list(callbacks or [])
         if validation_data is not None:
             if isinstance(validation_data, tf.data.Dataset):
@@ -235,9 +221,81 @@ class Task(keras.Model):
             else:
                 callbacks.insert(0, EvaluationCallback(self.prepare(
                     validation_data, name="validation_data"), batch_size=batch_size * 2))
-        # shuffle=False for Keras: the pipeline above already reshuffles every epoch.
-        return super().fit(train, epochs=epochs, callbacks=callbacks, initial_epoch=initial_epoch,
-                           steps_per_epoch=steps_per_epoch, shuffle=False, **kwargs)
+        if isinstance(x, tf.data.Dataset):
+            train = pipeline.streaming_batches(self.preprocessor, x, batch_size,
+                                               group_by_length=group_by_length)
+            steps = steps_per_epoch or _known_steps(x, batch_size, self.preprocessor)
+            self.pair_inputs = isinstance(x.element_spec[0], (tuple, list))
+            if steps_per_epoch:
+                train = train.repeat()
+            self._compile_for(steps, epochs - initial_epoch)
+            callbacks.insert(0, checkpoint.StopOnNaN())
+            return super().fit(train, epochs=epochs, callbacks=callbacks,
+                               initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                               shuffle=False, **kwargs)
+
+        prepared = self.prepare(x, y)
+        self._require_targets(prepared, "fit")
+        self.pair_inputs = prepared.pairs
+        steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,
+                                         batch_size, group_by_length)
+        saved = checkpoint.read_state(checkpoint_dir) if checkpoint_dir else None
+        if seed is None:  # Drawn once, so that the batch plan can be rebuilt on resume.
+            seed = saved["seed"] if saved else int(np.random.SeedSequence().entropy % 2**31)
+        state = {"seed": int(seed), "steps_per_epoch": steps, "epochs": epochs,
+                 "batch_size": batch_size, "examples": len(prepared.encoded), "epoch_logs": []}
+        if saved and any(saved[k] != state[k] for k in
+                         ("seed", "steps_per_epoch", "epochs", "batch_size", "examples")):
+            raise ValueError(f"the checkpoint in {checkpoint_dir} is from another run (seed, "
+                             "data, batch size or epochs differ); remove it to start over.")
+        self._compile_for(steps, epochs - initial_epoch)
+        first_step = initial_epoch * steps  # The global step at this optimizer's step 0.
+        start = first_step
+        if saved:
+            state = checkpoint.restore(self, checkpoint_dir)
+            start = state["step"]
+        keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, checkpoint_every, state,
+                                                first_step) if checkpoint_dir else None)
+        # NaN first: a diverged step must stop training before it can be checkpointed.
+        recorder = _EpochLogs()
+        callbacks += [checkpoint.StopOnNaN(keeper, first_step), recorder] + (
+            [keeper] if keeper else [])
+        history = None
+        epoch, done = divmod(start, steps)
+        while epoch < epochs:
+            # A resumed epoch runs only its remaining steps, then whole epochs follow.
+            left = steps - done if done else steps * (epochs - epoch)
+            train = pipeline.training_batches(
+                self.preprocessor, prepared.encoded, prepared.targets, batch_size,
+                shuffle=shuffle, seed=seed, group_by_length=group_by_length, epochs=epochs,
+                start_step=epoch * steps + done)
+            last_epoch = epoch + 1 if done else epochs
+            # shuffle=False for Keras: the batch plan above already shuffles every epoch.
+            history = super().fit(train, epochs=last_epoch, initial_epoch=epoch,
+                                  steps_per_epoch=min(left, steps), callbacks=callbacks,
+                                  shuffle=False, **kwargs)
+            epoch, done = last_epoch, 0
+        # One History for the whole run: epochs logged before an interruption come from the
+        # checkpoint.
+        history = history or keras.callbacks.History()
+        epochs_logged = (state.get("epoch_logs", [])[:len(state.get("epoch_logs", []))
+                                                     - len(recorder.logs)] if saved else [])
+        history.history = {}
+        for logs in epochs_logged + recorder.logs:
+            for key, value in logs.items():
+                history.history.setdefault(key, []).append(value)
+        history.epoch = list(range(len(epochs_logged) + len(recorder.logs)))
+        return history
+
+    def _compile_for(self, steps: int | None, epochs: int) -> None:
+        """Compiles if needed and plans the default schedule over this fit's steps."""
+        if not self.compiled:
+            self.compile()
+        if self._recipe is not None:
+            if steps is None:
+                raise ValueError("The default schedule needs the number of steps: pass "
+                                 "steps_per_epoch for a tf.data.Dataset of unknown size.")
+            self._plan_schedule(steps * epochs)
 
     def _predict_prepared(self, prepared: Prepared, batch_size: int, **kwargs) -> np.ndarray:
         # Sorted by length so each batch pads little; the original order is restored after.
@@ -323,6 +381,17 @@ class Task(keras.Model):
         if examples.labels is None:
             raise KbertInputError("metrics need labels", source=examples.source)
         return self._report(self._targets(examples), np.asarray(outputs))
+
+
+class _EpochLogs(keras.callbacks.Callback):
+    """Every epoch's logs of this `fit`, across its phases."""
+
+    def __init__(self):
+        super().__init__()
+        self.logs: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs.append({k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)})
 
 
 def _known_steps(dataset: tf.data.Dataset, batch_size: int, preprocessor) -> int | None:

@@ -140,4 +140,11 @@ def best_null_threshold(dataset: list[dict], best_answers: dict[str, str],
     from official.nlp.tools import squad_evaluate_v2_0
 
     scores = squad_evaluate_v2_0.evaluate(dataset, best_answers, null_score_diffs)
-    return float(scores["final_f1"]), float(scores["final_f1_thresh"])
+    threshold = float(scores["final_f1_thresh"])
+    # The search returns a question's own score difference; any value up to the next one gives
+    # the same F1 here, and the midpoint keeps rounding (another runtime, quantization) from
+    # flipping that question.
+    above = [d for d in null_score_diffs.values() if d > threshold]
+    if above:
+        threshold = (threshold + min(above)) / 2.0
+    return float(scores["final_f1"]), threshold

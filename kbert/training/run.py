@@ -3,6 +3,7 @@ and TensorBoard logs in one model directory."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -11,18 +12,24 @@ import keras
 from absl import logging
 
 from kbert.files import atomic_path, write_json
+from kbert.training import checkpoint
 from kbert.training.callbacks import EvaluationCallback
 
 
 def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, epochs: int,
                        batch_size: int, seed: int | None = None,
                        extra_metadata: dict[str, Any] | None = None,
-                       finalize: Callable[[Any], dict] | None = None) -> dict[str, Any]:
+                       finalize: Callable[[Any], dict] | None = None,
+                       checkpoint_every: int | None = 500, resume: bool = True) -> dict[str, Any]:
     """Fits `model` (any kbert task) on prepared data and writes into `model_dir`:
     `model.keras`, `metrics.json` (every epoch and the final evaluation) and `logs/` for
     TensorBoard. The model and metrics files appear only once complete. `finalize(model)`, if
     given, runs after training and before saving (e.g. choosing a QA null threshold); its report
     becomes the final evaluation.
+
+    The training state is checkpointed into `model_dir/checkpoint` every `checkpoint_every`
+    steps (None: off); running the same command again after a crash resumes from it exactly
+    (`resume=False` starts over). It is removed once the model is saved.
 
     Example:
     >>> train_and_evaluate(clf, clf.prepare(train), clf.prepare(dev), model_dir="runs/sst2",
@@ -35,8 +42,15 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
     evaluation = EvaluationCallback(eval_data, batch_size=batch_size * 2) if eval_data else None
     callbacks = [c for c in (evaluation, keras.callbacks.TensorBoard(str(model_dir / "logs"))) if c]
     start = time.time()
+    checkpoint_dir = model_dir / "checkpoint"
+    if not resume and checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+    if checkpoint_every and checkpoint.read_state(checkpoint_dir):
+        logging.info("resuming from the checkpoint in %s", checkpoint_dir)
     history = model.fit(train, epochs=epochs, batch_size=batch_size, seed=seed,
-                        callbacks=callbacks, verbose="auto")
+                        callbacks=callbacks, verbose="auto",
+                        checkpoint_dir=str(checkpoint_dir) if checkpoint_every else None,
+                        checkpoint_every=checkpoint_every or 1)
     seconds = time.time() - start
     epochs_log = [{key: float(values[i]) for key, values in history.history.items()}
                   for i in range(len(history.epoch))]
@@ -56,6 +70,8 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
     write_json(model_dir / "metrics.json", result)
+    if checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)  # The run is complete: nothing left to resume.
     logging.info("final evaluation: %s", final)
     logging.info("wrote %s and %s", model_dir / "model.keras", model_dir / "metrics.json")
     return result

@@ -11,7 +11,7 @@ from tests.conftest import tiny_task
 CONTEXT = "jeremy lives in paris and the dog sleeps in london with the cat"
 TRAIN = [{"id": "a", "question": "who lives in paris ?", "context": CONTEXT,
           "answers": [{"text": "jeremy", "answer_start": 0}]},
-         {"id": "b", "question": "where does the dog sleep ?", "context": CONTEXT,
+         {"id": "b", "question": "the dog sleeps in ?", "context": CONTEXT,
           "answers": [{"text": "london", "answer_start": CONTEXT.index("london")}]},
          {"id": "c", "question": "what is the film ?", "context": CONTEXT, "answers": []}]
 
@@ -21,7 +21,7 @@ def qa():
     model = tiny_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4,
                       version_2_with_negative=True)
     model.compile(learning_rate=5e-3, warmup_ratio=0.0)
-    model.fit(TRAIN * 8, epochs=20, batch_size=8, seed=0, verbose=0)
+    model.fit(TRAIN * 8, epochs=30, batch_size=8, seed=0, verbose=0)
     model.fit_null_threshold(TRAIN)
     return model
 
@@ -29,7 +29,7 @@ def qa():
 @pytest.fixture(scope="module")
 def exported(qa, tmp_path_factory):
     path = tmp_path_factory.mktemp("qa") / "model.tflite"
-    export.to_tflite(qa, path, quantization="dynamic")
+    export.to_tflite(qa, path)  # float32: answers must match Keras exactly here
     info = export.write_metadata(path, qa)
     return path, info
 

@@ -58,6 +58,7 @@ def test_training_batches_group_by_length_and_pad_to_buckets():
     targets = np.array([0] * 20 + [1] * 20, np.int32)
     batches = pipeline.training_batches(pre, encoded, targets, batch_size=8, seed=0)
     assert int(batches.cardinality()) == 6  # ceil(20/8) per bucket, two buckets
+    assert pipeline.steps_per_epoch(encoded, pre.bucket_lengths, 8) == 6
     seen = 0
     for features, y in batches:
         width = features["token_ids"].shape[1]

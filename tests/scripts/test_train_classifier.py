@@ -1,7 +1,12 @@
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_classifier.py"
@@ -49,3 +54,38 @@ def test_eval_labels_outside_the_training_labels_are_refused(tiny_preset, tmp_pa
                  f"--model_dir={tmp_path / 'run'}")
     assert result.returncode != 0
     assert f"{dev}, row 2, field 'label': unknown label 'neutral'" in result.stderr
+
+
+def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_result(tiny_preset,
+                                                                                   tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n"
+                     "i loved it\tpos\nreally bad food\tneg\n" * 2)
+    common = [f"--preset={tiny_preset}", f"--train_file={train}", f"--eval_file={train}",
+              "--text_column=sentence", "--label_column=label", "--sequence_length=32",
+              "--epochs=40", "--batch_size=2", "--checkpoint_every=7", "--seed=3"]
+    reference = run(*common, f"--model_dir={tmp_path / 'reference'}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    model_dir = tmp_path / "killed"
+    command = [sys.executable, str(SCRIPT), *common, f"--model_dir={model_dir}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    state = model_dir / "checkpoint" / "latest" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["step"] >= 50:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (model_dir / "model.keras").exists()
+    resumed = run(*common, f"--model_dir={model_dir}")  # the same command again
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from the checkpoint" in resumed.stderr
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    got = json.loads((model_dir / "metrics.json").read_text())
+    assert got["final"] == pytest.approx(expected["final"], abs=1e-6)
+    assert [e["loss"] for e in got["epochs"]] == pytest.approx(
+        [e["loss"] for e in expected["epochs"]], abs=1e-6)
+    assert not (model_dir / "checkpoint").exists()

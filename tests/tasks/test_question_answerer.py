@@ -14,8 +14,8 @@ def record(qid, question, text=None, nth=0):
 
 
 TRAIN = [record("a", "who lives in paris ?", "jeremy"),           # very start of the context
-         record("b", "where does the dog sleep ?", "london"),      # straddles windows' edges
-         record("c", "who sleeps with the dog ?", "the cat"),      # very end of the context
+         record("b", "the dog sleeps in ?", "london"),      # straddles windows' edges
+         record("c", "what sleeps with ?", "the cat"),      # very end of the context
          record("d", "what is the film ?")]                        # unanswerable
 
 
@@ -24,7 +24,7 @@ def qa():
     model = tiny_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4,
                       version_2_with_negative=True)
     model.compile(learning_rate=5e-3, warmup_ratio=0.0)
-    model.fit(TRAIN * 8, epochs=20, batch_size=8, seed=0, verbose=0)
+    model.fit(TRAIN * 8, epochs=30, batch_size=8, seed=0, verbose=0)
     model.fit_null_threshold(TRAIN)
     return model
 

@@ -1,0 +1,86 @@
+"""Exact resume (kbert/training/checkpoint.py + the batch plan) and the NaN stop."""
+
+import keras
+import numpy as np
+import pytest
+
+import kbert
+from kbert.preprocessing import pipeline
+from kbert.training.checkpoint import TrainingDiverged, read_state
+from tests.conftest import tiny_task
+
+TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
+         "a very very good and lovely film with the man", "so boring", "not good"] * 3
+LABELS = ["pos", "neg", "pos", "neg", "neg", "pos", "neg", "neg"] * 3
+
+
+def test_the_batch_plan_is_fixed_by_seed_and_epoch_and_covers_each_example_once():
+    lengths = np.array([5, 30, 6, 31, 7, 8, 40, 3, 12])
+    plan = pipeline.plan_batches(lengths, [16, 32, 64], 2, seed=3, epoch=1)
+    assert [b.tolist() for b in plan] == [
+        b.tolist() for b in pipeline.plan_batches(lengths, [16, 32, 64], 2, seed=3, epoch=1)]
+    assert sorted(np.concatenate(plan).tolist()) == list(range(9))
+    assert all(len(set(np.searchsorted([16, 32, 64], lengths[b]))) == 1 for b in plan)
+    other = pipeline.plan_batches(lengths, [16, 32, 64], 2, seed=3, epoch=2)
+    assert [b.tolist() for b in plan] != [b.tolist() for b in other]
+
+
+class Crash(keras.callbacks.Callback):
+    """Simulates the process dying after `step` optimizer steps."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt("killed")
+
+
+def train(checkpoint_dir, crash_at=None):
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf.compile(learning_rate=1e-3)
+    callbacks = [Crash(crash_at)] if crash_at else []
+    history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=7, verbose=0,
+                      checkpoint_dir=str(checkpoint_dir), checkpoint_every=2, callbacks=callbacks)
+    return clf, history
+
+
+@pytest.mark.parametrize("crash_at", [5, 6, 8])  # mid-epoch; at a checkpoint step; epoch 2
+def test_a_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one(tmp_path, crash_at):
+    reference, reference_history = train(tmp_path / "uninterrupted")
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "crashed", crash_at=crash_at)
+    # The last checkpoint before the crash (a crash at step 6 comes before its checkpoint).
+    assert read_state(tmp_path / "crashed")["step"] == (crash_at - 1) // 2 * 2
+    resumed, history = train(tmp_path / "crashed")  # same call again: resumes
+    assert int(resumed.optimizer.iterations.numpy()) == int(reference.optimizer.iterations.numpy())
+    for a, b in zip(resumed.weights, reference.weights):  # same batches, same dropout, same steps
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert len(history.history["loss"]) == 3  # every epoch reported, before and after the crash
+    np.testing.assert_allclose(history.history["loss"][-1], reference_history.history["loss"][-1],
+                               rtol=1e-5)
+
+
+def test_a_checkpoint_from_another_run_is_refused(tmp_path):
+    train(tmp_path / "run")
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    with pytest.raises(ValueError, match="from another run"):
+        clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,
+                checkpoint_dir=str(tmp_path / "run"))
+
+
+class Poison(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == 3:
+            kernel = self.model.get_layer("logits").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 4 \(epoch 1, batch 4\); "
+                                               r"the last good checkpoint \(step 2\)"):
+        clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,
+                checkpoint_dir=str(tmp_path), checkpoint_every=2, callbacks=[Poison()])
+    assert read_state(tmp_path)["step"] == 2
