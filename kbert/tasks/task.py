@@ -3,6 +3,7 @@ defaults, and a config that round-trips through `save` / `kbert.load_model`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Any
@@ -170,9 +171,12 @@ class Task(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def _plan_schedule(self, total_steps: int) -> None:
-        # Keras's own compile: our compile() would forget the recipe.
-        super().compile(optimizer=bert_adamw(total_steps=max(total_steps, 1), **self._recipe),
-                        **self._compile_args)
+        # Keras's own compile: our compile() would forget the recipe. The optimizer's variables
+        # belong in the model's distribution strategy (MirroredStrategy, ...), if any.
+        strategy = getattr(self, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            optimizer = bert_adamw(total_steps=max(total_steps, 1), **self._recipe)
+        super().compile(optimizer=optimizer, **self._compile_args)
 
     # ----------------------------------------------------------------------------- data
     def prepare(self, x, y=None, *, name: str = "x") -> Prepared:

@@ -1,0 +1,51 @@
+"""Data-parallel training on two logical CPU devices (tf.distribute.MirroredStrategy) matches
+single-device training. Each case runs in a fresh process: logical devices must be configured
+before TensorFlow starts."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRAM = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, {root!r})
+import keras, kbert
+from tests.conftest import tiny_task
+
+TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"] * 4
+LABELS = ["pos", "neg", "pos", "neg"] * 4
+devices = {devices!r}
+strategy = (tf.distribute.MirroredStrategy([f"/cpu:{{i}}" for i in range(devices)])
+            if devices > 1 else tf.distribute.get_strategy())
+with strategy.scope():
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+    clf.backbone.trainable = True
+    clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
+# No dropout anywhere, so that both runs compute the same function.
+for layer in clf._flatten_layers():
+    if isinstance(layer, keras.layers.Dropout):
+        layer.rate = 0.0
+history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=8, seed=1, shuffle=False, verbose=0)
+print(json.dumps({{"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"]}}))
+"""
+
+
+def losses(devices):
+    result = subprocess.run([sys.executable, "-c", PROGRAM.format(root=str(ROOT), devices=devices)],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
+    single, mirrored = losses(1), losses(2)
+    assert single["replicas"] == 1 and mirrored["replicas"] == 2
+    for a, b in zip(single["loss"], mirrored["loss"]):
+        assert abs(a - b) < 1e-3 * max(1.0, abs(a))
