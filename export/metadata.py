@@ -364,6 +364,10 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
                          f"model has {len(labels)} labels; is it the model that was exported?")
     tokenizer = model.preprocessor.tokenizer
     vocabulary = list(tokenizer.get_vocabulary())
+    if len(vocabulary) != model.backbone.vocabulary_size:
+        raise ValueError(f"the tokenizer's vocabulary has {len(vocabulary)} tokens but the encoder "
+                         f"embeds {model.backbone.vocabulary_size}: the tokenizer comes from "
+                         "another preset, and on-device token ids would be wrong.")
     lowercase = bool(getattr(tokenizer, "lowercase", False))
     pair = bool(getattr(model, "pair_inputs", False))
     faithful = lowercase and not pair and role in ("probability", "embedding")

@@ -4,6 +4,7 @@ import logging
 import shutil
 import zipfile
 
+import keras_hub
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
@@ -177,6 +178,21 @@ def test_files_that_are_not_kbert_exports_are_refused(exported, tmp_path):
     with pytest.raises(ValueError, match="holds no TFLite metadata"):
         export.read_metadata(exported[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.tflite"]
+
+
+def test_a_model_whose_labels_or_vocabulary_do_not_match_its_file_is_refused(exported, tmp_path):
+    clf, path, _, _ = exported
+    other = tiny_task(kbert.TextClassifier, labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="outputs 2 scores but the model has 3 labels"):
+        export.write_metadata(path, other)
+    tagger = tiny_task(kbert.TokenClassifier, labels=["O", "B-PER"])
+    with pytest.raises(ValueError, match="expected .* as kbert.export.to_tflite writes"):
+        export.write_metadata(path, tagger)
+    mismatched = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    mismatched.preprocessor.tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "film"], lowercase=True)
+    with pytest.raises(ValueError, match="vocabulary has 6 tokens but the encoder embeds"):
+        export.write_metadata(path, mismatched)
 
 
 def metadata_buffer(subgraph) -> bytes:
