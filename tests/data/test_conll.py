@@ -34,7 +34,8 @@ def test_iob1_is_converted_to_iob2(tmp_path):
 def test_malformed_line_names_its_row(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("EU B-ORG\nrejects\n")
-    with pytest.raises(KbertInputError, match="bad.txt, row 2"):
+    with pytest.raises(KbertInputError, match="bad.txt, row 2, field 'column -1': expected a word "
+                                              "and at least 1 columns, got 1: 'rejects'"):
         read_conll(path)
 
 

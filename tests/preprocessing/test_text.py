@@ -83,3 +83,11 @@ def test_streaming_batches_accept_an_unbatched_tf_dataset():
     dataset = tf.data.Dataset.from_tensor_slices((["a dog", "the film", "a cat"], [0, 1, 0]))
     batches = list(pipeline.streaming_batches(pre, dataset, batch_size=2, group_by_length=False))
     assert [b[0]["token_ids"].shape[0] for b in batches] == [2, 1]
+
+
+def test_over_long_inputs_are_truncated_with_a_warning_count(caplog):
+    pre = TextPreprocessor(tiny_tokenizer(), sequence_length=8)
+    with caplog.at_level("WARNING"):
+        encoded = encode(pre, [["a dog", "the good film " * 5, "the film " * 9]])
+    assert encoded.truncated == 2 and encoded.lengths.max() == 8
+    assert "2 of 3 examples were longer than sequence_length=8 and were truncated" in caplog.text

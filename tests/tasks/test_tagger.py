@@ -78,6 +78,7 @@ def test_reads_conll_sentences_directly(tagger, tmp_path):
     ([["jeremy", ""]], None, "row 0, field 'words': word 2 is ''"),
     ([["jeremy", None]], None, "word 2 is None"),
     ([["jeremy", "lives"]], [["B-PER"]], "row 0, field 'tags': 2 words but 1 tags"),
+    ([], None, "x: no sentences: the input is empty"),
     ([["jeremy", "lives"]], [["B-PER", "B-ORG"]], "row 0, field 'tags': unknown tag 'B-ORG' "
                                                   r"\(word 2, 'lives'\)"),
 ])
@@ -91,3 +92,11 @@ def test_unknown_tag_in_a_file_names_the_file_and_row(tagger, tmp_path):
     path.write_text("Jeremy NNP B-PER\n\nlives VBZ O\nin IN O\nParis NNP B-GPE\n")
     with pytest.raises(KbertInputError, match=f"{path}, row 3, field 'tags': unknown tag 'B-GPE'"):
         tagger.prepare(kbert.data.read_conll(path))
+
+
+def test_a_word_longer_than_a_window_is_cut_with_a_warning(caplog):
+    tagger = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
+    with caplog.at_level("WARNING"):
+        prepared = tagger.prepare([["jeremy", "un" + "s" * 10]])
+    assert "1 words had more than 6 sub-tokens" in caplog.text
+    assert len(tagger.predict(prepared)[0]) == 2
