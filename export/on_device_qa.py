@@ -32,6 +32,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.metadata import VOCAB_FILE, packed_files
+from kbert.export.tflite import padded_inputs
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.qa import QAWindows, qa_windows
 from kbert.tasks.qa_decoding import Answer, decode_answers
@@ -82,16 +83,9 @@ class OnDeviceQuestionAnswerer:
 
     def window_features(self, windows: QAWindows) -> list[dict[str, np.ndarray]]:
         """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
-        features = []
-        for ids_row, segments_row in zip(windows.encoded.token_ids.to_list(),
-                                         windows.encoded.segment_ids.to_list()):
-            ids = np.full((1, self.sequence_length), self.preprocessor.pad_id, np.int32)
-            mask = np.zeros((1, self.sequence_length), np.int32)
-            segments = np.zeros((1, self.sequence_length), np.int32)
-            n = len(ids_row)
-            ids[0, :n], mask[0, :n], segments[0, :n] = ids_row, 1, segments_row
-            features.append({"ids": ids, "mask": mask, "segment_ids": segments})
-        return features
+        return padded_inputs(windows.encoded.token_ids.to_list(),
+                             windows.encoded.segment_ids.to_list(), self.sequence_length,
+                             self.preprocessor.pad_id)
 
     def run(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Step 5: one window through the interpreter: (start_logits, end_logits), each [L]."""

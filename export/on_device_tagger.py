@@ -31,6 +31,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.metadata import LABELS_FILE, VOCAB_FILE, packed_files
+from kbert.export.tflite import padded_inputs
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.words import WordWindows, split_words, word_windows
 from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
@@ -69,14 +70,8 @@ class OnDeviceTagger:
 
     def window_features(self, windows: WordWindows) -> list[dict[str, np.ndarray]]:
         """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
-        pad_id = self.preprocessor.pad_id
-        features = []
-        for row in windows.encoded.token_ids.to_list():
-            ids = np.full((1, self.sequence_length), pad_id, np.int32)
-            mask = np.zeros((1, self.sequence_length), np.int32)
-            ids[0, :len(row)], mask[0, :len(row)] = row, 1
-            features.append({"ids": ids, "mask": mask, "segment_ids": np.zeros_like(ids)})
-        return features
+        return padded_inputs(windows.encoded.token_ids.to_list(), None, self.sequence_length,
+                             self.preprocessor.pad_id)
 
     def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Step 5: one window through the interpreter, logits [1, L, labels]."""

@@ -30,18 +30,25 @@ def device_features(model, x, sequence_length: int,
     (1, 128)
     """
     encoded = model.prepare(x, name=name).encoded
-    rows = []
-    for token_ids, segment_ids in zip(encoded.token_ids.to_list(), encoded.segment_ids.to_list()):
-        ids = np.zeros((1, sequence_length), np.int32)
+    return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
+                         sequence_length, model.preprocessor.pad_id)
+
+
+def padded_inputs(token_ids: list[list[int]], segment_ids: list[list[int]] | None,
+                  sequence_length: int, pad_id: int = 0) -> list[dict[str, np.ndarray]]:
+    """Rows of token ids (and segment ids; default all 0) as the interpreter's int32 [1, L]
+    inputs `ids`, `mask` (1 on real tokens) and `segment_ids`; rows longer than L are cut."""
+    features = []
+    for i, row in enumerate(token_ids):
+        n = min(len(row), sequence_length)
+        ids = np.full((1, sequence_length), pad_id, np.int32)
         mask = np.zeros((1, sequence_length), np.int32)
         segments = np.zeros((1, sequence_length), np.int32)
-        length = min(len(token_ids), sequence_length)
-        ids[0, :length], mask[0, :length] = token_ids[:length], 1
-        segments[0, :length] = segment_ids[:length]
-        if model.preprocessor.pad_id:
-            ids[0, length:] = model.preprocessor.pad_id
-        rows.append({"ids": ids, "mask": mask, "segment_ids": segments})
-    return rows
+        ids[0, :n], mask[0, :n] = row[:n], 1
+        if segment_ids is not None:
+            segments[0, :n] = segment_ids[i][:n]
+        features.append({"ids": ids, "mask": mask, "segment_ids": segments})
+    return features
 
 
 def write_token_id_saved_model(model, directory: str, sequence_length: int) -> None:

@@ -113,7 +113,6 @@ def run():
             if chunk:
                 flush()
         array.flush()
-        del array
     print(f"wrote {count} embeddings of shape {tuple(dim)} to {output / 'embeddings.npy'}")
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
 import keras
 import keras_hub
 import numpy as np

@@ -254,10 +254,10 @@ class Task(keras.Model):
                              "data, batch size or epochs differ); remove it to start over.")
         self._compile_for(steps, epochs - initial_epoch)
         first_step = initial_epoch * steps  # The global step at this optimizer's step 0.
-        start = first_step
+        start, earlier_epochs = first_step, []
         if saved:
             state = checkpoint.restore(self, checkpoint_dir)
-            start = state["step"]
+            start, earlier_epochs = state["step"], list(state["epoch_logs"])
         keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, checkpoint_every, state,
                                                 first_step) if checkpoint_dir else None)
         # NaN first: a diverged step must stop training before it can be checkpointed.
@@ -279,16 +279,13 @@ class Task(keras.Model):
                                   steps_per_epoch=min(left, steps), callbacks=callbacks,
                                   shuffle=False, **kwargs)
             epoch, done = last_epoch, 0
-        # One History for the whole run: epochs logged before an interruption come from the
-        # checkpoint.
+        # One History for the whole run, including epochs logged before an interruption.
         history = history or keras.callbacks.History()
-        epochs_logged = (state.get("epoch_logs", [])[:len(state.get("epoch_logs", []))
-                                                     - len(recorder.logs)] if saved else [])
         history.history = {}
-        for logs in epochs_logged + recorder.logs:
+        for logs in earlier_epochs + recorder.logs:
             for key, value in logs.items():
                 history.history.setdefault(key, []).append(value)
-        history.epoch = list(range(len(epochs_logged) + len(recorder.logs)))
+        history.epoch = list(range(len(earlier_epochs) + len(recorder.logs)))
         return history
 
     def _compile_for(self, steps: int | None, epochs: int) -> None:
