@@ -93,6 +93,12 @@ class TextEmbedder(Task):
         return {**super().get_config(), "pooling": self.pooling, "layers": self.layer_selection,
                 "normalize": self.normalize}
 
+    def fit(self, *args, **kwargs):
+        raise NotImplementedError(
+            "TextEmbedder extracts features and has no training objective: fine-tune a task model "
+            "(TextClassifier, TextRegressor...) or adapt the encoder with MaskedLM, then embed with "
+            "TextEmbedder.from_preset on the saved encoder.")
+
     def embed(self, texts: Sequence, batch_size: int = 64) -> np.ndarray:
         """Embeddings of raw texts (or pairs), in input order: [n, dim] ([n, layers + 1, hidden]
         for layers="all")."""

@@ -76,3 +76,8 @@ def test_the_view_shares_the_backbone_weights_and_round_trips(tmp_path):
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny_task(kbert.TextEmbedder, **kwargs)
+
+
+def test_an_embedder_is_not_trained_directly():
+    with pytest.raises(NotImplementedError, match="has no training objective"):
+        tiny_task(kbert.TextEmbedder).fit(TEXTS, [0, 1, 0, 1])
