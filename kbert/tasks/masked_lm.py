@@ -104,7 +104,7 @@ class MaskedLM(Task):
         >>> mlm.fit(kbert.data.read_table("imdb/train.jsonl", "text"), epochs=1)
         """
         prepared = self.prepare(x, name="x")
-        seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
+        seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
         batches = pipeline.training_batches(self.preprocessor, prepared.encoded, prepared.targets,
                                             batch_size, shuffle=shuffle, seed=seed, epochs=epochs)
         steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,

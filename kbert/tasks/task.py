@@ -244,8 +244,9 @@ class Task(keras.Model):
         steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,
                                          batch_size, group_by_length)
         saved = checkpoint.read_state(checkpoint_dir) if checkpoint_dir else None
-        if seed is None:  # Drawn once, so that the batch plan can be rebuilt on resume.
-            seed = saved["seed"] if saved else int(np.random.SeedSequence().entropy % 2**31)
+        if seed is None:  # Drawn once (from NumPy, which keras.utils.set_random_seed seeds), so
+            # that the batch plan can be rebuilt on resume.
+            seed = saved["seed"] if saved else int(np.random.randint(2**31 - 1))
         state = {"seed": int(seed), "steps_per_epoch": steps, "epochs": epochs,
                  "batch_size": batch_size, "examples": len(prepared.encoded), "epoch_logs": []}
         if saved and any(saved[k] != state[k] for k in
