@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.checks import ExportError, check_deployable
 from kbert.files import atomic_path
@@ -71,10 +70,8 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int) -> N
 
 
 def convert(saved_model_dir: str, quantization: str | None,
-            representative: Iterable[dict[str, np.ndarray]] | None = None,
-            float_fallback: int = 0) -> bytes:
-    """Converts a SavedModel with builtin ops only; `ExportError` if it cannot be done.
-    `float_fallback` (int8 only): see `to_tflite`."""
+            representative: Iterable[dict[str, np.ndarray]] | None = None) -> bytes:
+    """Converts a SavedModel with builtin ops only; `ExportError` if it cannot be done."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
@@ -94,8 +91,6 @@ def convert(saved_model_dir: str, quantization: str | None,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        if quantization == "int8" and float_fallback:
-            return _int8_with_float_fallback(converter, saved_model_dir, samples, float_fallback)
         return converter.convert()
     except Exception as error:  # The converter raises several internal error types.
         message = str(error)
@@ -106,35 +101,9 @@ def convert(saved_model_dir: str, quantization: str | None,
         raise
 
 
-def _int8_with_float_fallback(converter, saved_model_dir: str, samples: list[dict],
-                              count: int) -> bytes:
-    """Full int8, except the `count` nodes whose int8 outputs stray furthest from float (root
-    mean squared error over the quantization scale, measured by TFLite's QuantizationDebugger on
-    the calibration samples), which stay float. Transformer activations have outlier channels
-    that per-tensor int8 cannot hold; this keeps the few layers they pass through in float."""
-    # The debugger feeds inputs by position, in the converted model's own input order, which a
-    # plain conversion of the same SavedModel reveals.
-    plain = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
-    order = [detail["name"].removeprefix("serving_default_").removesuffix(":0")
-             for detail in Interpreter(model_content=plain).get_input_details()]
-    debug_data = lambda: ([s[name] for name in order] for s in samples[:32])  # noqa: E731
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
-                                                         debug_dataset=debug_data)
-    debugger.run()
-    errors = sorted(((float(np.mean(stats["mean_squared_error"])) ** 0.5
-                      / (float(np.mean(stats["scale"])) or 1.0), name)
-                     for name, stats in debugger.layer_statistics.items()), reverse=True)
-    worst = [name for _, name in errors[:count]]
-    logging.info("int8: keeping %d nodes in float: %s", len(worst), worst)
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=worst)
-    return tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=debug_data,
-        debug_options=options).get_nondebug_quantized_model()
-
-
 def to_tflite(model, path: str | Path, quantization: str | None = None,
               representative_data=None, sequence_length: int | None = None,
-              max_calibration_examples: int = 200, int8_float_fallback: int = 0) -> dict:
+              max_calibration_examples: int = 200) -> dict:
     """Exports a kbert task model to a builtins-only .tflite file, written atomically.
 
     Example:
@@ -147,9 +116,7 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
     real training texts, as for `predict`; at most `max_calibration_examples` are used). Inputs
     are int32 [1, sequence_length] named ids, mask, segment_ids (sequence_length defaults to the
     model's). The converted file is checked and refused (no file written) if it needs Flex ops
-    or holds resource variables. `int8_float_fallback=k` keeps the k nodes that int8 distorts
-    most (measured on the calibration data) in float, for encoders whose activations have
-    outliers that full int8 cannot represent.
+    or holds resource variables.
     """
     sequence_length = int(sequence_length or model.preprocessor.sequence_length)
     if sequence_length > model.backbone.max_sequence_length:
@@ -166,7 +133,7 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
         representative = device_features(model, texts, sequence_length, name="representative_data")
     with tempfile.TemporaryDirectory() as tmp:
         write_token_id_saved_model(model, tmp, sequence_length)
-        content = convert(tmp, quantization, representative, int8_float_fallback)
+        content = convert(tmp, quantization, representative)
     ops = check_deployable(content, f"{model.name} ({quantization or 'float32'})")
     with atomic_path(path) as tmp_path:
         Path(tmp_path).write_bytes(content)

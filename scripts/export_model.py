@@ -36,8 +36,6 @@ flags.DEFINE_list("variants", ["float32", "float16", "dynamic", "int8"], "TFLite
 flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
 flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the model's).")
 flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
-flags.DEFINE_integer("int8_float_fallback", 0, "int8: keep this many of the nodes int8 distorts "
-                     "most in float.")
 flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
 flags.DEFINE_integer("tag_column", -1, "Taggers: the CoNLL column of the tags.")
 flags.DEFINE_string("split_file", None, "Question answerers: one SQuAD JSON split by article; "
@@ -104,8 +102,7 @@ def run():
         quantization = None if variant == "float32" else variant
         path = output / variant / "model.tflite"
         export.to_tflite(model, path, quantization=quantization, representative_data=calibration,
-                         sequence_length=FLAGS.sequence_length,
-                         int8_float_fallback=FLAGS.int8_float_fallback)
+                         sequence_length=FLAGS.sequence_length)
         export.write_metadata(path, model)
         report = export.verify(path, evaluation, reference=model,
                                latency_examples=FLAGS.latency_examples,

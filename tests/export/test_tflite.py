@@ -80,13 +80,3 @@ def test_a_flex_needing_graph_is_refused_and_leaves_no_file(clf, tmp_path, monke
     with pytest.raises(ExportError, match="CUSTOM:Flex"):
         export.to_tflite(clf, target)
     assert not target.parent.exists() or not list(target.parent.iterdir())
-
-
-def test_int8_with_float_fallback_keeps_the_worst_nodes_in_float(clf, tmp_path):
-    info = export.to_tflite(clf, tmp_path / "fallback.tflite", quantization="int8",
-                            representative_data=TEXTS, int8_float_fallback=3)
-    assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(info["ops"])
-    assert {"QUANTIZE", "DEQUANTIZE"} <= set(info["ops"])
-    features = export.device_features(clf, TEXTS, 32)
-    np.testing.assert_allclose(run_litert(tmp_path / "fallback.tflite", features),
-                               clf.predict(TEXTS), atol=1.5e-1)
