@@ -1,10 +1,14 @@
-"""The data flags the scripts share (--train_file, --eval_file, columns...) and reading them."""
+"""What the scripts share: the data flags (--train_file, --eval_file, columns...) and reading
+them, the training flags, and one-line errors instead of tracebacks."""
 
 from __future__ import annotations
+
+import sys
 
 from absl import app, flags
 
 import kbert
+from kbert.training.checkpoint import TrainingDiverged
 
 FLAGS = flags.FLAGS
 
@@ -44,3 +48,34 @@ def read_split(split: str, required: bool = True):
         raise app.UsageError(f"--{split}_file needs --text_column and --label_column.")
     columns = {k: _column(v) for k, v in columns.items()}
     return kbert.data.read_table(path, header=FLAGS.header, max_rows=limit, **columns), None
+
+
+def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
+                          model_dir_help: str = "Where the model, metrics.json and logs go.") -> None:
+    """--preset, --sequence_length, the optimizer recipe, --seed, checkpointing, --model_dir."""
+    flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
+    flags.DEFINE_integer("sequence_length", sequence_length, "Maximum tokens per example/window.")
+    flags.DEFINE_integer("batch_size", 32, "Batch size.")
+    flags.DEFINE_integer("epochs", epochs, "Epochs.")
+    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+    flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
+    flags.DEFINE_integer("seed", 42, "Random seed.")
+    flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
+    flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
+                         "state in <model_dir>/checkpoint (0: none).")
+    flags.DEFINE_bool("resume", True, "Continue from <model_dir>/checkpoint if a run was "
+                      "interrupted (--noresume starts over).")
+    flags.DEFINE_string("model_dir", None, model_dir_help)
+    flags.mark_flag_as_required("model_dir")
+
+
+def main_for(run):
+    """An absl `main` that runs `run()` and turns a user's mistake into one `error: ...` line
+    (no traceback; nothing has been written by then)."""
+    def main(argv):
+        del argv
+        try:
+            run()
+        except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
+            sys.exit(f"error: {error}")
+    return main

@@ -23,6 +23,7 @@ import numpy as np
 from absl import app, flags, logging
 
 import kbert
+from data_flags import main_for
 from kbert.files import atomic_path
 
 FLAGS = flags.FLAGS
@@ -65,13 +66,6 @@ def texts_with_lines(path: Path):
             if text.strip():
                 yield number, text
 
-
-def main(argv):
-    del argv
-    try:
-        run()
-    except (kbert.KbertInputError, kbert.PresetError) as error:
-        sys.exit(f"error: {error}")
 
 
 def run():
@@ -117,4 +111,4 @@ def run():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main_for(run))

@@ -20,6 +20,7 @@ import keras
 from absl import app, flags, logging
 
 import kbert
+from data_flags import main_for
 from kbert.files import write_json
 
 FLAGS = flags.FLAGS
@@ -53,13 +54,6 @@ def read_texts(path: str, limit: int | None = None) -> list[str]:
     return list(kbert.data.read_table(path, column, max_rows=limit).texts)
 
 
-def main(argv):
-    del argv
-    try:
-        run()
-    except (kbert.KbertInputError, kbert.PresetError) as error:
-        sys.exit(f"error: {error}")
-
 
 def run():
     keras.utils.set_random_seed(FLAGS.seed)
@@ -92,4 +86,4 @@ def run():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main_for(run))

@@ -19,12 +19,10 @@ import keras
 from absl import app, flags, logging
 
 import kbert
-from data_flags import define_data_flags, read_split
-from kbert.training.checkpoint import TrainingDiverged
+from data_flags import define_data_flags, define_training_flags, main_for, read_split
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
 define_data_flags()
 flags.DEFINE_enum("task", "classification", ["classification", "regression"], "Task type.")
 flags.DEFINE_bool("multi_label", False, "Each example has a set of labels (comma-separated "
@@ -32,28 +30,9 @@ flags.DEFINE_bool("multi_label", False, "Each example has a set of labels (comma
 flags.DEFINE_integer("num_classes", None, "Number of classes (labels named 0..n-1).")
 flags.DEFINE_list("labels", None, "Class names in class-id order; default: sorted labels of "
                   "the training data.")
-flags.DEFINE_integer("sequence_length", 128, "Maximum tokens per example.")
 flags.DEFINE_enum("pooling", "mean", ["pooled", "cls", "mean"], "Sentence vector for the head.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("epochs", 3, "Epochs.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
-flags.DEFINE_integer("seed", 42, "Random seed.")
-flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
-flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
-                     "state in <model_dir>/checkpoint (0: none).")
-flags.DEFINE_bool("resume", True, "Continue from <model_dir>/checkpoint if a run was "
-                  "interrupted (--noresume starts over).")
-flags.DEFINE_string("model_dir", None, "Where the model, metrics.json and logs go.")
-flags.mark_flag_as_required("model_dir")
+define_training_flags()
 
-
-def main(argv):
-    del argv
-    try:
-        run()
-    except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
-        sys.exit(f"error: {error}")  # One clear line, no traceback, nothing written.
 
 
 def run():
@@ -87,4 +66,4 @@ def run():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main_for(run))

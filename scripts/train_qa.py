@@ -26,12 +26,11 @@ import keras
 from absl import app, flags, logging
 
 import kbert
+from data_flags import define_training_flags, main_for
 from kbert.files import write_json
-from kbert.training.checkpoint import TrainingDiverged
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
 flags.DEFINE_string("dataset", None, "Hugging Face dataset: squad or squad_v2 (online).")
 flags.DEFINE_string("train_file", None, "Official SQuAD JSON to train on.")
 flags.DEFINE_string("eval_file", None, "Official SQuAD JSON to evaluate on.")
@@ -39,32 +38,13 @@ flags.DEFINE_string("split_file", None, "One SQuAD JSON split by article into tr
 flags.DEFINE_integer("train_articles", 30, "With --split_file: articles that train (in order).")
 flags.DEFINE_integer("max_train_examples", None, "Use only the first N training questions.")
 flags.DEFINE_integer("max_eval_examples", None, "Use only the first N evaluation questions.")
-flags.DEFINE_integer("sequence_length", 384, "Tokens per window.")
 flags.DEFINE_integer("doc_stride", 128, "Tokens between the starts of a context's windows.")
 flags.DEFINE_integer("max_query_length", 64, "Question tokens kept.")
 flags.DEFINE_integer("n_best", 20, "Start and end candidates per window when decoding.")
 flags.DEFINE_integer("max_answer_length", 30, "Longest answer, in tokens.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("epochs", 2, "Epochs.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
-flags.DEFINE_integer("seed", 42, "Random seed.")
-flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
-flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
-                     "state in <model_dir>/checkpoint (0: none).")
-flags.DEFINE_bool("resume", True, "Continue from <model_dir>/checkpoint if a run was "
-                  "interrupted (--noresume starts over).")
-flags.DEFINE_string("model_dir", None, "Where the model, metrics.json, predictions.json and "
-                    "logs go.")
-flags.mark_flag_as_required("model_dir")
+define_training_flags(sequence_length=384, epochs=2,
+                      model_dir_help="Where the model, metrics.json, predictions.json and logs go.")
 
-
-def main(argv):
-    del argv
-    try:
-        run()
-    except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
-        sys.exit(f"error: {error}")  # One clear line, no traceback, nothing written.
 
 
 def read_data():
@@ -131,4 +111,4 @@ def run():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main_for(run))

@@ -22,11 +22,10 @@ import keras
 from absl import app, flags, logging
 
 import kbert
-from kbert.training.checkpoint import TrainingDiverged
+from data_flags import define_training_flags, main_for
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("preset", kbert.presets.OFFLINE_DEFAULT, "Encoder preset or directory.")
 flags.DEFINE_string("dataset", None, "Hugging Face dataset name, e.g. conll2003 (online).")
 flags.DEFINE_string("hub_tag_column", "ner_tags", "With --dataset: ner_tags or pos_tags.")
 flags.DEFINE_string("train_file", None, "Local CoNLL training file.")
@@ -41,27 +40,8 @@ flags.DEFINE_integer("window_stride", None, "Sub-tokens between overlapping wind
                      "sentences (default: half the sequence length).")
 flags.DEFINE_integer("max_train_examples", None, "Use only the first N training sentences.")
 flags.DEFINE_integer("max_eval_examples", None, "Use only the first N evaluation sentences.")
-flags.DEFINE_integer("sequence_length", 128, "Maximum sub-tokens per window.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("epochs", 3, "Epochs.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
-flags.DEFINE_integer("seed", 42, "Random seed.")
-flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
-flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
-                     "state in <model_dir>/checkpoint (0: none).")
-flags.DEFINE_bool("resume", True, "Continue from <model_dir>/checkpoint if a run was "
-                  "interrupted (--noresume starts over).")
-flags.DEFINE_string("model_dir", None, "Where the model, metrics.json and logs go.")
-flags.mark_flag_as_required("model_dir")
+define_training_flags()
 
-
-def main(argv):
-    del argv
-    try:
-        run()
-    except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
-        sys.exit(f"error: {error}")  # One clear line, no traceback, nothing written.
 
 
 def read_split(split: str):
@@ -108,4 +88,4 @@ def run():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main_for(run))
