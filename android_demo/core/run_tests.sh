@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Conformance of the Kotlin core with kbert: writes the golden files with kbert (the `python` of
+# the active environment), compiles the core and its JUnit 4 tests with kotlinc (Debian's
+# `kotlin` and `junit4` packages are enough) and runs them on the JVM. Exits non-zero on any
+# failure, or when no test ran.
+#
+#   android_demo/core/run_tests.sh
+#   KBERT_QA_TFLITE=runs/squad_v1/export/dynamic/model.tflite android_demo/core/run_tests.sh
+#
+# KBERT_QA_TFLITE: an exported QA model whose logits the decoding goldens use (default: seeded
+# pseudo-random logits).
+set -euo pipefail
+core="$(cd "$(dirname "$0")" && pwd)"
+build="$core/build"
+goldens="$build/goldens"
+java_lib=/usr/share/java
+classpath="$java_lib/junit4.jar:$java_lib/hamcrest-core.jar:$java_lib/kotlin-stdlib.jar"
+for jar in ${classpath//:/ }; do
+  [[ -f "$jar" ]] || { echo "missing $jar: apt-get install -y kotlin junit4" >&2; exit 1; }
+done
+
+rm -rf "$build" && mkdir -p "$goldens"
+python "$core/../tools/write_goldens.py" --out "$goldens" --qa_model "${KBERT_QA_TFLITE:-}"
+
+# kotlinc warns on JVM options that new JDKs deprecate; only its own messages matter.
+kotlinc "$core/src/main/kotlin" -d "$build/core.jar" 2>&1 | grep -v -e '-Xverify' -e '^OpenJDK' || true
+[[ -f "$build/core.jar" ]] || { echo "the core did not compile" >&2; exit 1; }
+kotlinc "$core/src/test/kotlin" -cp "$build/core.jar:$classpath" -d "$build/tests.jar" 2>&1 \
+  | grep -v -e '-Xverify' -e '^OpenJDK' || true
+[[ -f "$build/tests.jar" ]] || { echo "the tests did not compile" >&2; exit 1; }
+
+tests=$(cd "$core/src/test/kotlin" && grep -l '@Test' -r . | sed 's|^\./||; s|\.kt$||; s|/|.|g' | sort)
+set +e
+java -Dgoldens.dir="$goldens" -cp "$build/core.jar:$build/tests.jar:$classpath" \
+  org.junit.runner.JUnitCore $tests | tee "$build/junit.log"
+status=${PIPESTATUS[0]}
+set -e
+# JUnitCore prints "OK (N tests)" only when every test passed.
+ran=$(sed -n 's/^OK (\([0-9]*\) tests*)$/\1/p' "$build/junit.log")
+if [[ $status -ne 0 || -z "$ran" || "$ran" -eq 0 ]]; then
+  echo "android_demo/core: JUnit failed or ran no test" >&2
+  exit 1
+fi

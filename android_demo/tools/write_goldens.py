@@ -1,0 +1,232 @@
+"""Writes the golden files the Kotlin core (android_demo/core) must reproduce, computed by kbert's
+own code on the real MiniLM vocabulary ("minilm_l6_uncased"):
+
+  tokens_*.tsv   text -> token ids, by kbert's tokenizer (the TextPreprocessor's WordPiece path):
+                 the committed tricky strings (also with accent stripping on), every Unicode code
+                 point on its own, SST-2 sentences and SQuAD questions and contexts
+  qa_*.tsv       question + context -> windows (kbert.preprocessing.qa.qa_windows), then window
+                 logits -> answer (kbert.tasks.qa_decoding.decode_answers)
+
+  python android_demo/tools/write_goldens.py --out android_demo/core/build/goldens \
+      [--qa_model runs/squad_v1/export/dynamic/model.tflite]
+
+With --qa_model the QA logits are the exported model's, run through LiteRT as an app runs it
+(kbert.export.OnDeviceQuestionAnswerer); without it they are seeded pseudo-random numbers. Sets
+read from ../shared/data are skipped, with a message, when it is absent. Nothing written here is
+committed: the SST-2 and SQuAD texts may not be copied into the repository.
+
+File format (UTF-8, tab-separated; texts are base64 of their UTF-8 bytes, so any character
+survives; character offsets are UTF-16 indices, as Kotlin and Java strings count):
+  tokens: b64(text) \t ids
+  qa:     P  L  doc_stride  max_query_length              once, first
+          Q  b64(question)  b64(context)                  a question, then its lines:
+          S  word spans (start end start end ...)
+          W  context_offset  ids  segment_ids  token_word  max_context (0/1)   per window
+          G  start_logits  end_logits                      per window, float32 values
+          A  b64(text)  start  end  score  null_score_diff  the expected answer
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras_hub  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kbert  # noqa: E402
+from kbert import presets  # noqa: E402
+from kbert.preprocessing import TextPreprocessor  # noqa: E402
+from kbert.preprocessing.qa import qa_windows  # noqa: E402
+from kbert.tasks.qa_decoding import decode_answers  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TRICKY = HERE.parent / "core" / "src" / "test" / "resources" / "tricky_strings.txt"
+SHARED_DATA = HERE.parents[2] / "shared" / "data"
+PRESET = "minilm_l6_uncased"
+# The QA model was trained on the first 30 articles of this file (RESULTS.md): questions come
+# from the articles after them.
+SQUAD_FILE = "squad_v1.1/dev-v1.1-part-a.json"
+SQUAD_TRAIN_ARTICLES = 30
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[tnr\\])")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def ints(values) -> str:
+    return " ".join(str(int(v)) for v in values)
+
+
+def utf16(text: str, index: int) -> int:
+    """Python's code point index into `text` as a UTF-16 index (Kotlin's String index)."""
+    return len(text[:index].encode("utf-16-le")) // 2
+
+
+def read_tricky_strings(path: Path = TRICKY) -> list[str]:
+    def unescape(match):
+        code = match.group(1)
+        return {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}.get(code) or chr(int(code[1:], 16))
+
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return [_ESCAPE.sub(unescape, line) for line in lines if line and not line.startswith("#")]
+
+
+def tokenize(preprocessor: TextPreprocessor, texts: list[str]) -> list[list[int]]:
+    """kbert's tokenization of each text: the TextPreprocessor's tokenizer, in a TF graph."""
+    return [[int(i) for i in ids] for ids in preprocessor.word_pieces(texts).to_list()]
+
+
+def write_tokens(path: Path, preprocessor: TextPreprocessor, texts: list[str]) -> int:
+    with open(path, "w", encoding="utf-8") as f:
+        for text, ids in zip(texts, tokenize(preprocessor, texts)):
+            f.write(f"{b64(text)}\t{ints(ids)}\n")
+    return len(texts)
+
+
+def every_code_point() -> list[str]:
+    """Each assigned code point (in Python's Unicode database) as a one-character text."""
+    return [chr(c) for c in range(0x110000)
+            if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) != "Cn"]
+
+
+def sst2_sentences(train_rows: int) -> list[str]:
+    glue = SHARED_DATA / "glue" / "SST-2"
+    dev = kbert.data.read_table(glue / "dev.tsv", "sentence", "label").texts
+    train = kbert.data.read_table(glue / "train.tsv", "sentence", "label",
+                                  max_rows=train_rows).texts
+    return list(dev) + list(train)
+
+
+def squad_questions(count: int, longest: int) -> kbert.data.QAExamples:
+    """`count` questions of the held-out articles, plus `longest` more on their longest contexts
+    (the ones that need several windows)."""
+    _, held_out = kbert.data.split_by_article(kbert.data.read_squad(SHARED_DATA / SQUAD_FILE),
+                                              SQUAD_TRAIN_ARTICLES)
+    first = list(range(min(count, len(held_out))))
+    rest = sorted(range(len(first), len(held_out)), key=lambda i: -len(held_out.contexts[i]))
+    seen_contexts, extra = set(), []
+    for i in rest:  # One question per long context.
+        if held_out.contexts[i] not in seen_contexts and len(extra) < longest:
+            seen_contexts.add(held_out.contexts[i])
+            extra.append(i)
+    return held_out.select(first + extra)
+
+
+def write_qa(path: Path, preprocessor: TextPreprocessor, questions: list[str],
+             contexts: list[str], *, doc_stride: int, max_query_length: int, logits) -> dict:
+    """Packs the questions, gets each window's logits from `logits(windows)` and decodes them."""
+    length = preprocessor.sequence_length
+    windows = qa_windows(preprocessor, questions, contexts, doc_stride=doc_stride,
+                         max_query_length=max_query_length)
+    starts, ends = logits(windows)
+    answers = decode_answers(windows, starts, ends, list(contexts))
+    ids, segments = windows.encoded.token_ids.to_list(), windows.encoded.segment_ids.to_list()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"P\t{length}\t{doc_stride}\t{max_query_length}\n")
+        for q, (question, context) in enumerate(zip(questions, contexts)):
+            f.write(f"Q\t{b64(question)}\t{b64(context)}\n")
+            spans = [utf16(context, c) for span in windows.word_spans[q] for c in span]
+            f.write(f"S\t{ints(spans)}\n")
+            for w in windows.windows_of(q):
+                f.write(f"W\t{windows.context_offset[w]}\t{ints(ids[w])}\t{ints(segments[w])}\t"
+                        f"{ints(windows.token_word[w])}\t{ints(windows.max_context[w])}\n")
+                f.write("G\t" + " ".join(repr(float(v)) for v in starts[w]) + "\t"
+                        + " ".join(repr(float(v)) for v in ends[w]) + "\n")
+            a = answers[q]
+            f.write(f"A\t{b64(a.text)}\t{utf16(context, a.start)}\t{utf16(context, a.end)}\t"
+                    f"{a.score!r}\t{a.null_score_diff!r}\n")
+    return {"questions": len(questions), "windows": len(ids),
+            "multi_window_questions": int(np.sum(np.bincount(windows.example) > 1)),
+            "answered": sum(bool(a.text) for a in answers)}
+
+
+def random_logits(seed: int):
+    """Seeded float32 logits, [windows, L]: deterministic stand-ins for a model's outputs."""
+    def logits(windows):
+        rng = np.random.default_rng(seed)
+        shape = (len(windows.example), int(windows.encoded.token_ids.bounding_shape()[1]))
+        return tuple((rng.standard_normal(shape) * 3).astype(np.float32) for _ in range(2))
+    return logits
+
+
+def model_logits(device):
+    """Each window through the exported model in LiteRT, batch 1, as the app runs it."""
+    def logits(windows):
+        outputs = [device.run(f) for f in device.window_features(windows)]
+        return np.stack([s for s, _ in outputs]), np.stack([e for _, e in outputs])
+    return logits
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--qa_model", default="", help="exported QA .tflite (with metadata)")
+    parser.add_argument("--sst2_train_rows", type=int, default=1500)
+    parser.add_argument("--squad_questions", type=int, default=220)
+    parser.add_argument("--squad_long_contexts", type=int, default=40)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer = presets.load_tokenizer(PRESET)
+    preprocessor = TextPreprocessor(tokenizer, 384)
+    summary = {"preset": PRESET, "qa_logits": args.qa_model or "seeded pseudo-random"}
+
+    # What WordPiece runs on: kbert's vocabulary, one token a line.
+    vocabulary = tokenizer.get_vocabulary()
+    assert not any(re.search(r"[\r\n]", t) for t in vocabulary), "a token holds a line break"
+    (args.out / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+
+    tricky = read_tricky_strings()
+    summary["tricky_strings"] = write_tokens(args.out / "tokens_tricky.tsv", preprocessor, tricky)
+    # The same strings with accent stripping on (KerasHub's strip_accents, off in kbert's presets).
+    stripping = TextPreprocessor(keras_hub.models.BertTokenizer(
+        vocabulary=vocabulary, lowercase=True, strip_accents=True), 384)
+    write_tokens(args.out / "tokens_tricky_strip_accents.tsv", stripping, tricky)
+    summary["code_points"] = write_tokens(args.out / "tokens_code_points.tsv", preprocessor,
+                                          every_code_point())
+    # Contexts: the tricky strings themselves, asked one question, in small windows.
+    summary["qa_tricky"] = write_qa(
+        args.out / "qa_tricky.tsv", TextPreprocessor(tokenizer, 32), ["What is it?"] * len(tricky),
+        tricky, doc_stride=8, max_query_length=8, logits=random_logits(1))
+
+    if not SHARED_DATA.is_dir():
+        print(f"write_goldens: {SHARED_DATA} not found: no SST-2 or SQuAD goldens "
+              "(the Kotlin tests that need them are skipped).", file=sys.stderr)
+    else:
+        summary["sst2_sentences"] = write_tokens(args.out / "tokens_sst2.tsv", preprocessor,
+                                                 sst2_sentences(args.sst2_train_rows))
+        squad = squad_questions(args.squad_questions, args.squad_long_contexts)
+        contexts = list(dict.fromkeys(squad.contexts))
+        summary["squad_texts"] = write_tokens(args.out / "tokens_squad.tsv", preprocessor,
+                                              list(squad.questions) + contexts)
+        if args.qa_model:
+            device = kbert.export.OnDeviceQuestionAnswerer(args.qa_model)
+            if device.preprocessor.tokenizer.get_vocabulary() != vocabulary:
+                sys.exit(f"{args.qa_model} packs a vocabulary other than {PRESET}'s")
+            qa_logits = model_logits(device)
+        else:
+            qa_logits = random_logits(2)
+        summary["qa_squad"] = write_qa(args.out / "qa_squad.tsv", preprocessor, squad.questions,
+                                       squad.contexts, doc_stride=128, max_query_length=64,
+                                       logits=qa_logits)
+        # Short windows: most contexts need several, so the stride and max-context rules count.
+        summary["qa_squad_short_windows"] = write_qa(
+            args.out / "qa_squad_short_windows.tsv", TextPreprocessor(tokenizer, 96),
+            squad.questions, squad.contexts, doc_stride=24, max_query_length=16,
+            logits=random_logits(3))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
