@@ -7,9 +7,11 @@
 #   android_demo/core/run_tests.sh
 #   KBERT_QA_TFLITE=runs/squad_v1/export/dynamic/model.tflite android_demo/core/run_tests.sh
 #
-# KBERT_QA_TFLITE: an exported QA model whose logits the decoding goldens use (default: seeded
-# pseudo-random logits).
+# KBERT_QA_TFLITE: an exported QA model (.tflite with metadata). The decoding goldens use its
+# logits, and tools/check_tflite_qa.py runs the core's packed windows through it. Default: seeded
+# pseudo-random logits, and a tiny random QA model exported on the fly for the check.
 set -euo pipefail
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # TensorFlow's start-up chatter.
 core="$(cd "$(dirname "$0")" && pwd)"
 build="$core/build"
 goldens="$build/goldens"
@@ -40,4 +42,9 @@ ran=$(sed -n 's/^OK (\([0-9]*\) tests*)$/\1/p' "$build/junit.log")
 if [[ $status -ne 0 || -z "$ran" || "$ran" -eq 0 ]]; then
   echo "android_demo/core: JUnit failed or ran no test" >&2
   exit 1
+fi
+
+# The core's windows through a real interpreter must give kbert's own on-device answers.
+if [[ -f "$goldens/core_packed_qa_squad.tsv" ]]; then
+  python "$core/../tools/check_tflite_qa.py" --goldens "$goldens" --qa_model "${KBERT_QA_TFLITE:-}"
 fi

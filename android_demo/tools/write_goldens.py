@@ -43,7 +43,7 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kbert  # noqa: E402
-from kbert import presets  # noqa: E402
+from kbert import export, presets  # noqa: E402
 from kbert.preprocessing import TextPreprocessor  # noqa: E402
 from kbert.preprocessing.qa import qa_windows  # noqa: E402
 from kbert.tasks.qa_decoding import decode_answers  # noqa: E402
@@ -209,7 +209,7 @@ def main() -> int:
         summary["squad_texts"] = write_tokens(args.out / "tokens_squad.tsv", preprocessor,
                                               list(squad.questions) + contexts)
         if args.qa_model:
-            device = kbert.export.OnDeviceQuestionAnswerer(args.qa_model)
+            device = export.OnDeviceQuestionAnswerer(args.qa_model)
             if device.preprocessor.tokenizer.get_vocabulary() != vocabulary:
                 sys.exit(f"{args.qa_model} packs a vocabulary other than {PRESET}'s")
             qa_logits = model_logits(device)

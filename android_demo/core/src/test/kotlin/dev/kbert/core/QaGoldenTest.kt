@@ -41,7 +41,11 @@ class QaGoldenTest {
         return Pair(packer, cases)
     }
 
-    /** Packs and decodes every case of `name`; writes the packed windows to `packedOut`. */
+    /**
+     * Packs and decodes every case of `name`. With `packedOut`, writes there what the core
+     * packed: per question `S q spans`, then `W q context_offset ids segment_ids token_word
+     * max_context` per window (fields as in the golden W lines).
+     */
     private fun reproduce(name: String, fromSharedData: Boolean, packedOut: File? = null): Int {
         val (packer, cases) = read(Goldens.file(name, fromSharedData))
         val packing = Goldens.Mismatches("$name packing")
@@ -60,12 +64,9 @@ class QaGoldenTest {
                 "  question $q \"${Goldens.show(case.question)}\": kbert ${case.windows.size} " +
                     "windows ${case.windows.map { it.toList() }}\n    core ${windows.map { it.toList() }}"
             }
-            for ((w, window) in input.windows.withIndex()) {
-                packed.append(q).append('\t').append(w).append('\t').append(window.contextOffset)
-                    .append('\t').append(join(window.ids)).append('\t').append(join(window.segmentIds))
-                    .append('\t').append(join(window.tokenWord)).append('\t')
-                    .append(window.maxContext.joinToString(" ") { if (it) "1" else "0" }).append('\n')
-            }
+            // What check_tflite_qa.py feeds to the model: this question's words and windows.
+            packed.append("S\t$q\t${join(spans)}\n")
+            for (window in windows) packed.append("W\t$q\t").append(window.drop(1).joinToString("\t")).append('\n')
 
             val answer = decoder.decode(input, case.starts, case.ends)
             val expected = case.answer
