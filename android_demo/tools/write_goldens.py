@@ -6,6 +6,8 @@ own code on the real MiniLM vocabulary ("minilm_l6_uncased"):
                  point on its own, SST-2 sentences and SQuAD questions and contexts
   qa_*.tsv       question + context -> windows (kbert.preprocessing.qa.qa_windows), then window
                  logits -> answer (kbert.tasks.qa_decoding.decode_answers)
+  packed_files.tsv  the files packed into .tflite models (kbert.export.metadata.packed_files):
+                 a fixture packed the way the metadata populator packs, and --qa_model
 
   python android_demo/tools/write_goldens.py --out android_demo/core/build/goldens \
       [--qa_model runs/squad_v1/export/dynamic/model.tflite]
@@ -18,6 +20,7 @@ committed: the SST-2 and SQuAD texts may not be copied into the repository.
 File format (UTF-8, tab-separated; texts are base64 of their UTF-8 bytes, so any character
 survives; character offsets are UTF-16 indices, as Kotlin and Java strings count):
   tokens: b64(text) \t ids
+  packed_files: model path \t file name \t sha256 of its bytes
   qa:     P  L  doc_stride  max_query_length              once, first
           Q  b64(question)  b64(context)                  a question, then its lines:
           S  word spans (start end start end ...)
@@ -30,10 +33,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import io
 import json
 import os
 import re
 import sys
+import zipfile
 import unicodedata
 from pathlib import Path
 
@@ -150,6 +156,26 @@ def write_qa(path: Path, preprocessor: TextPreprocessor, questions: list[str],
             "answered": sum(bool(a.text) for a in answers)}
 
 
+def write_packed_files(path: Path, models: list[Path]) -> None:
+    """What kbert reads packed in each model: name and SHA-256 of every file."""
+    with open(path, "w", encoding="utf-8") as f:
+        for model in models:
+            for name, content in export.packed_files(model).items():
+                f.write(f"{model.resolve()}\t{name}\t{hashlib.sha256(content).hexdigest()}\n")
+
+
+def packed_fixture(path: Path, files: dict[str, str]) -> Path:
+    """Bytes standing for a model, with files appended as a zip archive the way MediaPipe's
+    metadata populator appends them (zipfile in append mode on a file that is not a zip; stored,
+    and here also deflated, which other zip writers use)."""
+    buffer = io.BytesIO(b"TFL3" + bytes(range(256)) * 4)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        for i, (name, text) in enumerate(files.items()):
+            archive.writestr(name, text, zipfile.ZIP_DEFLATED if i % 2 else zipfile.ZIP_STORED)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
 def random_logits(seed: int):
     """Seeded float32 logits, [windows, L]: deterministic stand-ins for a model's outputs."""
     def logits(windows):
@@ -184,6 +210,12 @@ def main() -> int:
     vocabulary = tokenizer.get_vocabulary()
     assert not any(re.search(r"[\r\n]", t) for t in vocabulary), "a token holds a line break"
     (args.out / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+
+    models = [packed_fixture(args.out / "packed_fixture.tflite",
+                             {"vocab.txt": "\n".join(vocabulary) + "\n",
+                              "labels.txt": "negative\npositive\n"})]
+    write_packed_files(args.out / "packed_files.tsv",
+                       models + ([Path(args.qa_model)] if args.qa_model else []))
 
     tricky = read_tricky_strings()
     summary["tricky_strings"] = write_tokens(args.out / "tokens_tricky.tsv", preprocessor, tricky)
