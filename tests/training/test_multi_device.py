@@ -1,6 +1,7 @@
-"""Data-parallel training on two logical CPU devices (tf.distribute.MirroredStrategy) matches
-single-device training. Each case runs in a fresh process: logical devices must be configured
-before TensorFlow starts."""
+"""Data-parallel training on two CPU devices matches single-device training, on both engines:
+TensorFlow (tf.distribute.MirroredStrategy over two logical CPUs) and JAX (Keras's distribution
+API, DataParallel over two forced host devices). Each case runs in a fresh process: devices must
+be configured before the engine starts."""
 
 import json
 import subprocess
@@ -48,4 +49,47 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
     single, mirrored = losses(1), losses(2)
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     for a, b in zip(single["loss"], mirrored["loss"]):
+        assert abs(a - b) < 1e-3 * max(1.0, abs(a))
+
+
+JAX_PROGRAM = """
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+sys.path.insert(0, {root!r})
+import jax, keras, kbert
+from tests.conftest import tiny_task
+
+TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"] * 4
+LABELS = ["pos", "neg", "pos", "neg"] * 4
+devices = {devices!r}
+if devices > 1:
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=jax.devices()[:devices]))
+clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
+for layer in clf._flatten_layers():
+    if isinstance(layer, keras.layers.Dropout):
+        layer.rate = 0.0
+history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=8, seed=1, shuffle=False, verbose=0)
+weights = clf.trainable_variables[0].value
+print(json.dumps({{"backend": keras.backend.backend(), "loss": history.history["loss"],
+                  "weight_devices": len(weights.sharding.device_set)}}))
+"""
+
+
+def jax_losses(devices):
+    program = JAX_PROGRAM.format(root=str(ROOT), devices=devices)
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_jax_data_parallel_on_two_host_devices_matches_one_device():
+    single, parallel = jax_losses(1), jax_losses(2)
+    assert single["backend"] == parallel["backend"] == "jax"
+    # With the distribution set, the weights live (replicated) on both devices.
+    assert single["weight_devices"] == 1 and parallel["weight_devices"] == 2
+    for a, b in zip(single["loss"], parallel["loss"]):
         assert abs(a - b) < 1e-3 * max(1.0, abs(a))
