@@ -66,8 +66,10 @@ def read_core_windows(path: Path, contexts: list[str]) -> QAWindows:
             token_word.append(ints(fields[3]))
             max_context.append(ints(fields[4]).astype(bool))
     lengths = np.array([len(i) for i in ids], np.int64)
-    ragged = lambda rows: tf.RaggedTensor.from_row_lengths(np.concatenate(rows).astype(np.int32),  # noqa: E731
-                                                           lengths)
+
+    def ragged(rows):
+        return tf.RaggedTensor.from_row_lengths(np.concatenate(rows).astype(np.int32), lengths)
+
     return QAWindows(EncodedTexts(ragged(ids), ragged(segments), lengths, truncated=0),
                      np.array(example), np.array(offsets), token_word, max_context, spans, None)
 
@@ -104,7 +106,8 @@ def check(qa_model: Path, goldens: Path) -> int:
     same_windows = device.windows(questions, contexts).encoded.token_ids.to_list() == \
         windows.encoded.token_ids.to_list()
     differ = [q for q, (a, b) in enumerate(zip(core, reference))
-              if (a.text, a.start, a.end) != (b.text, b.start, b.end) or abs(a.score - b.score) > 1e-9]
+              if (a.text, a.start, a.end) != (b.text, b.start, b.end)
+              or abs(a.score - b.score) > 1e-9]
     print(f"{qa_model}: {len(questions)} questions, {len(features)} windows packed by the core; "
           f"windows identical to kbert's: {same_windows}; answers identical to kbert's "
           f"pipeline: {len(questions) - len(differ)}/{len(questions)} "

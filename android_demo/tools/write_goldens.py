@@ -208,7 +208,8 @@ def main() -> int:
 
     # What WordPiece runs on: kbert's vocabulary, one token a line.
     vocabulary = tokenizer.get_vocabulary()
-    assert not any(re.search(r"[\r\n]", t) for t in vocabulary), "a token holds a line break"
+    if any(re.search(r"[\r\n]", t) for t in vocabulary):
+        sys.exit(f"{PRESET}'s vocabulary holds a token with a line break: vocab.txt cannot hold it")
     (args.out / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
     models = [packed_fixture(args.out / "packed_fixture.tflite",
@@ -244,6 +245,9 @@ def main() -> int:
             device = export.OnDeviceQuestionAnswerer(args.qa_model)
             if device.preprocessor.tokenizer.get_vocabulary() != vocabulary:
                 sys.exit(f"{args.qa_model} packs a vocabulary other than {PRESET}'s")
+            if device.sequence_length != preprocessor.sequence_length:
+                sys.exit(f"{args.qa_model} takes {device.sequence_length} tokens; the goldens "
+                         f"use kbert's default, {preprocessor.sequence_length}")
             qa_logits = model_logits(device)
         else:
             qa_logits = random_logits(2)
