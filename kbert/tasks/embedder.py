@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kbert.tasks.heads import masked_mean
 from kbert.tasks.task import Task
 
 POOLINGS = ("cls", "pooler", "mean", "max")
@@ -109,5 +110,8 @@ def _pool(sequence, mask, pooling: str):
     if pooling == "cls":
         return sequence[:, 0, :]
     if pooling == "max":
-        return ops.max(sequence - (1.0 - mask) * 1e9, axis=1)
-    return ops.sum(sequence * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+        # Padding takes the sequence's own minimum (never above a real token's value), not a
+        # -1e9 that an int8 export would have to fit into the tensor's quantization range.
+        floor = ops.min(sequence, axis=1, keepdims=True)
+        return ops.max(ops.where(mask > 0, sequence, floor), axis=1)
+    return masked_mean(sequence, mask)

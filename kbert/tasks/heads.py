@@ -24,5 +24,13 @@ def pool(backbone, inputs, pooling: str):
     sequence = ops.cast(backbone_outputs["sequence_output"], "float32")
     if pooling == "cls":
         return sequence[:, 0, :]
-    mask = ops.cast(ops.expand_dims(padding_mask, -1), "float32")
-    return ops.sum(sequence * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+    return masked_mean(sequence, ops.cast(ops.expand_dims(padding_mask, -1), "float32"))
+
+
+def masked_mean(sequence, mask):
+    """Mean over the real tokens (`mask` [batch, length, 1], 1.0 on them) of [batch, length, dim]
+    `sequence`. The weights (1/count on real tokens) are applied before the sum, so no
+    intermediate tensor grows with the length: an int8 export quantizes every tensor over its
+    calibrated range, and a sum of L hidden states would need an L times wider one."""
+    weights = mask / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+    return ops.sum(sequence * weights, axis=1)

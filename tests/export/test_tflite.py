@@ -1,3 +1,5 @@
+from unittest import mock
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -39,6 +41,37 @@ def test_each_variant_is_builtin_only_frozen_and_close_to_keras(clf, tmp_path, q
         assert tuple(detail["shape"]) == (1, 32) and detail["dtype"] == np.int32
     features = export.device_features(clf, TEXTS, 32)
     np.testing.assert_allclose(run_litert(path, features), clf.predict(TEXTS), atol=atol)
+
+
+def test_int8_keeps_attention_scores_on_their_own_scale(clf, tmp_path):
+    # Keras masks padding with -1e9; an int8 tensor holding that value needs a scale of ~4e6 per
+    # step, which flattens every real attention score. Every int8 tensor here must stay at the
+    # scale of the data, and the matrix products must run on int8.
+    path = tmp_path / "int8.tflite"
+    export.to_tflite(clf, path, quantization="int8", representative_data=TEXTS)
+    interpreter = Interpreter(model_path=str(path))
+    scales = [t["quantization"][0] for t in interpreter.get_tensor_details()
+              if t["dtype"] == np.int8]
+    assert scales and max(scales) < 10.0
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    kinds = {}
+    for op in interpreter._get_ops_details():
+        kinds.setdefault(op["op_name"], set()).add(tensors[op["inputs"][0]]["dtype"])
+    assert kinds["FULLY_CONNECTED"] == {np.int8} and np.int8 in kinds["BATCH_MATMUL"]
+    assert kinds["SOFTMAX"] == {np.float32} and kinds["RSQRT"] == {np.float32}
+
+
+
+def test_integer_friendly_masks_compute_what_keras_computes(clf):
+    features = export.device_features(clf, TEXTS, 32)
+    batch = {name: np.concatenate([f[key] for f in features]) for name, key in
+             [("token_ids", "ids"), ("padding_mask", "mask"), ("segment_ids", "segment_ids")]}
+    expected = clf(batch, training=False)
+    with tflite_module.integer_friendly_attention_masks(), mock.patch.object(
+            tflite_module.ops, "min", wraps=tflite_module.ops.min) as row_minimum:
+        masked_differently = clf(batch, training=False)
+    assert row_minimum.call_count == 2  # once per attention layer of the tiny BERT
+    np.testing.assert_allclose(masked_differently, expected, atol=1e-5)
 
 
 def test_int8_needs_representative_texts(clf, tmp_path):
