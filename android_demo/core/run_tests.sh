@@ -17,6 +17,11 @@ build="$core/build"
 goldens="$build/goldens"
 java_lib=/usr/share/java
 classpath="$java_lib/junit4.jar:$java_lib/hamcrest-core.jar:$java_lib/kotlin-stdlib.jar"
+if ! command -v kotlinc >/dev/null || [[ ! -f "$java_lib/junit4.jar" ]]; then
+  echo "installing Debian's kotlin and junit4 (the core's compiler and test runner)" >&2
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -q && $sudo apt-get install -y -q kotlin junit4
+fi
 for jar in ${classpath//:/ }; do
   [[ -f "$jar" ]] || { echo "missing $jar: apt-get install -y kotlin junit4" >&2; exit 1; }
 done
