@@ -1,6 +1,8 @@
 """Speed measurements, each written into BENCHMARKS.md with its command, machine and date.
 
   python scripts/benchmark.py --what=xla                      # XLA on vs off, CPU fine-tuning
+  python scripts/benchmark.py --what=buckets                  # length buckets vs padding to 128
+  python scripts/benchmark.py --what=tokenize                 # kbert vs HF tokenizers, IMDB
   KERAS_BACKEND=jax python scripts/benchmark.py --what=gpu    # Keras/JAX vs transformers/PyTorch
 
 The comparisons live in scripts/benchmarks/ (one module each); this script picks one, runs it and
@@ -18,9 +20,9 @@ from pathlib import Path
 
 from absl import app, flags
 
-from benchmarks import gpu, xla
+from benchmarks import buckets, gpu, tokenize, xla
 
-BENCHMARKS = {"xla": xla, "gpu": gpu}
+BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenize, "gpu": gpu}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("what", "xla", sorted(BENCHMARKS), "Which comparison to run.")
@@ -29,6 +31,11 @@ flags.DEFINE_string("train_file", "../shared/data/glue/SST-2/train.tsv", "SST-2 
 flags.DEFINE_integer("examples", 1024, "Training examples per epoch.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("sequence_length", 64, "Maximum sequence length.")
+flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding length.")
+flags.DEFINE_string("tokenize_file", "../shared/data/imdb/train.jsonl", "--what=tokenize: JSONL "
+                    "with a text field.")
+flags.DEFINE_integer("tokenize_sequence_length", 512, "--what=tokenize: truncation length.")
+flags.DEFINE_integer("repeats", 3, "--what=tokenize: timed repeats (the best counts).")
 flags.DEFINE_list("gpu_batch_sizes", ["32", "128"], "--what=gpu: batch sizes.")
 flags.DEFINE_integer("gpu_sequence_length", 128, "--what=gpu: sequence length.")
 flags.DEFINE_list("gpu_sides", list(gpu.SIDES), "--what=gpu: configurations to run.")

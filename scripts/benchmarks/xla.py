@@ -10,7 +10,7 @@ import keras
 from benchmarks import Section, markdown_table
 
 
-def time_epochs(model, data, batch_size: int, epochs: int = 2) -> list[float]:
+def time_epochs(model, data, batch_size: int, epochs: int = 2, **fit_args) -> list[float]:
     """Wall seconds of each epoch of model.fit."""
     seconds = []
 
@@ -21,7 +21,8 @@ def time_epochs(model, data, batch_size: int, epochs: int = 2) -> list[float]:
         def on_epoch_end(self, epoch, logs=None):
             seconds.append(time.perf_counter() - self.start)
 
-    model.fit(data, epochs=epochs, batch_size=batch_size, seed=0, callbacks=[Timer()], verbose=0)
+    model.fit(data, epochs=epochs, batch_size=batch_size, seed=0, callbacks=[Timer()], verbose=0,
+              **fit_args)
     return seconds
 
 
