@@ -259,6 +259,9 @@ class Task(keras.Model):
         if saved:
             state = checkpoint.restore(self, checkpoint_dir)
             start, earlier_epochs = state["step"], list(state["epoch_logs"])
+            if start % steps:  # Resumed mid-epoch: the epoch's running averages continue.
+                callbacks.append(checkpoint.ResumeEpochMetrics(
+                    checkpoint.saved_metric_states(checkpoint_dir)))
         keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, checkpoint_every, state,
                                                 first_step) if checkpoint_dir else None)
         # NaN first: a diverged step must stop training before it can be checkpointed.

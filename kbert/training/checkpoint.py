@@ -4,7 +4,9 @@ A checkpoint holds everything a step depends on: the weights, the dropout layers
 generator states (model variables that `save_weights` leaves out), the optimizer's variables (its step
 count is the learning-rate schedule's position), and the run's seed, from which every epoch's
 batch plan is rebuilt (`kbert.preprocessing.pipeline.plan_batches`), so a resumed run sees the
-batches an uninterrupted one would, none skipped or repeated.
+batches an uninterrupted one would, none skipped or repeated. It also holds the running totals
+of the epoch's training metrics (loss mean, accuracy...), so an epoch resumed in the middle logs
+the same averages as one that ran through.
 """
 
 from __future__ import annotations
@@ -58,6 +60,41 @@ def restore(model, directory: str | Path) -> dict | None:
     return state
 
 
+def saved_metric_states(directory: str | Path) -> list[np.ndarray] | None:
+    """The training metrics' variables as the checkpoint in `directory` saved them."""
+    path = Path(directory) / LATEST / "metrics.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+def _metric_states(model) -> list:
+    return [v for metric in model.metrics for v in metric.variables]
+
+
+class ResumeEpochMetrics(keras.callbacks.Callback):
+    """Adds the interrupted epoch's running metric totals back after the resumed epoch's first
+    step: Keras resets metrics when an epoch begins and builds compiled metrics only in the
+    first step. Keras's streaming metrics keep sums (totals, counts, confusion counts), so
+    adding the saved sums gives the averages over every step of the epoch."""
+
+    def __init__(self, values: list[np.ndarray]):
+        super().__init__()
+        self.values = values
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.values is None:
+            return
+        variables = _metric_states(self.model)
+        if len(variables) != len(self.values):
+            raise ValueError(f"the checkpoint holds {len(self.values)} metric variables, the "
+                             f"model {len(variables)}: it was compiled with other metrics.")
+        for variable, value in zip(variables, self.values):
+            variable.assign_add(value)
+        self.values = None  # Only the interrupted epoch continues; later ones start afresh.
+
+
 def _random_states(model) -> list:
     """The dropout layers' random generator states: model variables, but not among the weights
     `save_weights` writes."""
@@ -100,6 +137,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self.model.save_weights(str(tmp / "model.weights.h5"))
             np.savez(tmp / "optimizer.npz", *[v.numpy() for v in self.model.optimizer.variables])
             np.savez(tmp / "random.npz", *[v.numpy() for v in _random_states(self.model)])
+            np.savez(tmp / "metrics.npz", *[np.asarray(v.numpy()) for v in
+                                            _metric_states(self.model)])
             write_json(tmp / "state.json", {**self.state, "step": step})
         self.last_saved = step
 

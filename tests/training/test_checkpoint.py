@@ -57,8 +57,9 @@ def test_a_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one(tmp_
     assert int(resumed.optimizer.iterations.numpy()) == int(reference.optimizer.iterations.numpy())
     for a, b in zip(resumed.weights, reference.weights):  # same batches, same dropout, same steps
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert len(history.history["loss"]) == 3  # every epoch reported, before and after the crash
-    np.testing.assert_allclose(history.history["loss"][-1], reference_history.history["loss"][-1],
+    # Every epoch reported, before and after the crash, with the uninterrupted run's averages
+    # (an epoch resumed in the middle continues its running totals).
+    np.testing.assert_allclose(history.history["loss"], reference_history.history["loss"],
                                rtol=1e-5)
 
 
