@@ -139,8 +139,8 @@ class Task(keras.Model):
         biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
         gradient-norm clipping at 1.0. The schedule is planned by each `fit` over that call's
         steps. `jit_compile="auto"` is Keras's rule: XLA on GPU/TPU, off on a CPU-only
-        TensorFlow machine, where DESIGN.md measured ~10% faster steps at the cost of minutes of
-        compiling per length bucket (`scripts/benchmark.py --what=xla` re-measures it).
+        TensorFlow machine, where BENCHMARKS.md measured 4% faster steps for 68 s more compiling
+        over three length buckets (`scripts/benchmark.py --what=xla`).
 
         `layer_decay` (e.g. 0.9) gives each encoder layer the learning rate of the one above
         times the factor (the head keeps `learning_rate`; see

@@ -33,7 +33,7 @@ def training_flops(non_embedding_params: int, batch: int, length: int) -> float:
 
 def _random_batch(rng, batch, length):
     import numpy as np
-    ids = rng.integers(1000 if VOCAB > 2000 else 1, VOCAB, size=(batch, length), dtype=np.int32)
+    ids = rng.integers(1000, VOCAB, size=(batch, length), dtype=np.int32)
     return ids, np.ones_like(ids), np.zeros_like(ids), rng.integers(0, 2, size=(batch,))
 
 
