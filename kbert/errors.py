@@ -6,6 +6,9 @@ message names where the problem is (file or argument, row, field) and what was e
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 
 class KbertInputError(ValueError):
     """Bad user data: names the source (a file or an argument), the row and the field.
@@ -28,3 +31,29 @@ class KbertInputError(ValueError):
 
 class PresetError(ValueError):
     """A preset that cannot be resolved or loaded (unknown name, offline, not a BERT model)."""
+
+
+# How TensorFlow reports a KbertInputError raised inside a tf.data pipeline (a generator such as
+# kbert.data.stream_table's): the message comes back inside an op error, after a traceback.
+_WRAPPED = re.compile(r"KbertInputError: (?P<source>[^\n]*?)(?:, row (?P<row>\d+))?"
+                      r"(?:, field '(?P<field>[^'\n]*)')?: (?P<message>[^\n]*)\n*(?:\t \[\[|$)")
+
+
+@contextlib.contextmanager
+def unwrapped_input_errors():
+    """Gives back, as itself, a KbertInputError that TensorFlow wrapped while a tf.data pipeline
+    read a file (the user sees one error naming file, row and field, not an op error)."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError as error:
+        found = None
+        for found in _WRAPPED.finditer(error.message):
+            pass  # The last one: the exception itself, after its traceback.
+        if found is None:
+            raise
+        row = found["row"]
+        raise KbertInputError(found["message"], source=found["source"] or None,
+                              row=int(row) if row else None, field=found["field"]) from None
+

@@ -11,6 +11,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+import keras
 import keras_hub
 
 from kbert import network
@@ -60,7 +61,7 @@ def resolve(preset: str) -> str:
                 raise PresetError(f"Preset directory '{preset}' does not exist.")
             raise PresetError(
                 f"Unknown preset '{preset}'. Use '{OFFLINE_DEFAULT}' (offline), a local Hugging Face "
-                f"or KerasHub directory, 'hf://org/name', or a KerasHub BERT preset: {', '.join(known)}.")
+                f"or KerasHub directory, a model.keras saved by kbert, 'hf://org/name', or a KerasHub BERT preset: {', '.join(known)}.")
         host = _HUB_HOSTS["kaggle://"]  # KerasHub's built-in presets live on Kaggle.
     _require_network(preset, host)
     return preset
@@ -73,6 +74,37 @@ def _require_network(preset: str, host: str) -> None:
     raise PresetError(
         f"Preset '{preset}' must be downloaded from {host}, which cannot be reached (offline?). "
         f"Use the offline default '{OFFLINE_DEFAULT}' or a local model directory instead.")
+
+
+def load_encoder(preset: str, dtype: str | None = None
+                 ) -> tuple[keras_hub.models.BertBackbone, keras_hub.models.BertTokenizer]:
+    """(encoder, tokenizer) of a preset, or of a model kbert saved (`model.keras`).
+
+    Starting from a fine-tuned model is intermediate-task transfer: SQuAD v1.1 -> v2.0,
+    MNLI -> RTE, a masked-LM-adapted encoder -> classification. The new task takes the saved
+    model's encoder and tokenizer; its head starts fresh.
+
+    Example:
+    >>> backbone, tokenizer = load_encoder("runs/squad_v1/model.keras")
+    """
+    if not _is_saved_model(str(preset)):
+        return load_backbone(preset, dtype), load_tokenizer(preset)
+    # The task classes are registered by now: only a task's from_preset gets here.
+    saved = keras.saving.load_model(preset, compile=False)
+    backbone, preprocessor = getattr(saved, "backbone", None), getattr(saved, "preprocessor", None)
+    if not isinstance(backbone, keras_hub.models.BertBackbone) or preprocessor is None:
+        raise PresetError(f"'{preset}' holds a {type(saved).__name__}, not a model saved by kbert.")
+    if dtype and dtype != backbone.dtype_policy.name:
+        # Same weights under the requested precision policy.
+        config = {**backbone.get_config(), "dtype": dtype}
+        rebuilt = keras_hub.models.BertBackbone.from_config(config)
+        rebuilt.set_weights(backbone.get_weights())
+        backbone = rebuilt
+    return backbone, preprocessor.tokenizer
+
+
+def _is_saved_model(preset: str) -> bool:
+    return preset.endswith(".keras") and Path(preset).expanduser().is_file()
 
 
 def load_backbone(preset: str, dtype: str | None = None) -> keras_hub.models.BertBackbone:

@@ -1,5 +1,6 @@
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -53,3 +54,26 @@ def test_mixed_precision_keeps_head_and_outputs_float32(tiny_preset):
     probabilities = clf.predict(["the film", "a dog"])
     assert probabilities.dtype == np.float32
     clf.fit(["the film", "a dog"], [0, 1], epochs=1, verbose=0)
+
+
+def test_a_saved_kbert_model_starts_a_new_task_with_its_encoder(tiny_preset, tmp_path):
+    """Intermediate-task transfer (SQuAD v1.1 -> v2.0, MNLI -> RTE): the new task gets the
+    saved model's fine-tuned encoder weights and tokenizer, and a fresh head."""
+    first = kbert.TextRegressor.from_preset(tiny_preset, sequence_length=32)
+    first.fit(["the film", "a dog", "the cat sleeps"], [0.1, 0.9, 0.5], epochs=2, verbose=0)
+    first.save(tmp_path / "model.keras")
+    second = kbert.TextClassifier.from_preset(str(tmp_path / "model.keras"), num_classes=3,
+                                              sequence_length=16, mixed_precision=True)
+    for ours, theirs in zip(second.backbone.weights, first.backbone.weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    assert second.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert second.preprocessor.sequence_length == 16
+    assert second.preprocessor.tokenizer.get_vocabulary() == first.preprocessor.tokenizer.get_vocabulary()
+    assert second.predict(["the film"]).shape == (1, 3)
+
+
+def test_a_keras_file_that_is_not_a_kbert_model_is_refused(tmp_path):
+    path = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
+    with pytest.raises(PresetError, match="not a model saved by kbert"):
+        kbert.TextClassifier.from_preset(str(path), num_classes=2)

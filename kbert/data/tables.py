@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import tensorflow as tf
+
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
 
@@ -35,18 +37,7 @@ def read_table(path: str | Path, text_column: Column, label_column: Column | Non
     may be strings, numbers or lists (multi-label).
     """
     path = Path(path)
-    if not path.is_file():
-        raise KbertInputError("file not found", source=str(path))
-    columns = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
-    wanted = {role: c for role, c in columns.items() if c is not None}
-    if path.suffix.lower() in (".jsonl", ".json"):
-        rows = _jsonl_rows(path, wanted)
-    else:
-        if header is None:
-            header = not all(isinstance(c, int) for c in wanted.values())
-        if delimiter is None:
-            delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-        rows = _delimited_rows(path, wanted, header, delimiter)
+    rows = _rows(path, text_column, label_column, text_pair_column, header, delimiter)
     texts, pairs, labels, row_numbers = [], [], [], []
     for row_number, values in rows:
         texts.append(values["text"])
@@ -65,20 +56,89 @@ def read_table(path: str | Path, text_column: Column, label_column: Column | Non
                         text_pair_field=str(text_pair_column), label_field=str(label_column))
 
 
-def _lines(path: Path):
-    """(row number, decoded line) for every line; undecodable bytes name their row."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise KbertInputError("the file is empty", source=str(path))
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for number, raw in enumerate(data.splitlines(), start=1):
+def stream_table(path: str | Path, text_column: Column, label_column: Column, *,
+                 labels: Sequence[str] | None = None, text_pair_column: Column | None = None,
+                 header: bool | None = None, delimiter: str | None = None) -> tf.data.Dataset:
+    """A file too large for memory as a `tf.data.Dataset` of (text, label) elements, read row by
+    row as `fit` consumes it; the same formats, columns and per-row errors as `read_table`.
+
+    Example:
+    >>> data = stream_table("big.tsv", "sentence", "label", labels=clf.labels)
+    >>> clf.fit(data, epochs=1, steps_per_epoch=10_000)
+
+    Labels become the class index of their name in `labels` (a model's label names); without
+    `labels` the cells must be numbers: class indices, or scores for a regressor (float32).
+    Pairs come as ((text, text_pair), label).
+    """
+    path = Path(path)
+    index = {str(name): i for i, name in enumerate(labels)} if labels is not None else None
+    field = str(label_column)
+
+    def label_of(value, row: int):
+        if index is not None:
+            if str(value) not in index:
+                raise KbertInputError(f"unknown label {value!r}; the labels are {list(index)}",
+                                      source=str(path), row=row, field=field)
+            return float(index[str(value)])
         try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise KbertInputError(
-                f"not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})",
-                source=str(path), row=number) from None
+            return float(value)
+        except (TypeError, ValueError):
+            raise KbertInputError(f"label {value!r} is not a number: pass labels=[...] to map "
+                                  "label names to classes", source=str(path), row=row,
+                                  field=field) from None
+
+    def elements():
+        for row, values in _rows(path, text_column, label_column, text_pair_column, header,
+                                 delimiter):
+            x = values["text"] if text_pair_column is None else (values["text"],
+                                                                  values["text_pair"])
+            yield x, label_of(values["label"], row)
+
+    text = tf.TensorSpec([], tf.string)
+    x_spec = text if text_pair_column is None else (text, text)
+    label_type = tf.int32 if index is not None else tf.float32
+
+    def cast(x, y):  # Class indices stay integers; scores stay float.
+        return x, tf.cast(y, label_type)
+
+    return tf.data.Dataset.from_generator(
+        elements, output_signature=(x_spec, tf.TensorSpec([], tf.float32))).map(cast)
+
+
+def _rows(path: Path, text_column: Column, label_column: Column | None,
+          text_pair_column: Column | None, header: bool | None, delimiter: str | None):
+    """(row number, {"text", "text_pair", "label"}) for every example row of the file."""
+    if not path.is_file():
+        raise KbertInputError("file not found", source=str(path))
+    columns = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
+    wanted = {role: c for role, c in columns.items() if c is not None}
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return _jsonl_rows(path, wanted)
+    if header is None:
+        header = not all(isinstance(c, int) for c in wanted.values())
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    return _delimited_rows(path, wanted, header, delimiter)
+
+
+def _lines(path: Path):
+    """(row number, decoded line) for every line, read as needed (files larger than memory
+    stream); undecodable bytes name their row."""
+    blank = True
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            raw = raw.rstrip(b"\r\n")
+            blank = blank and not raw.strip()
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise KbertInputError(
+                    f"not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})",
+                    source=str(path), row=number) from None
+    if blank:
+        raise KbertInputError("the file is empty", source=str(path))
 
 
 def _delimited_rows(path: Path, wanted: dict[str, Column], header: bool, delimiter: str):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from kbert import presets
 from kbert.data.examples import TextExamples
-from kbert.errors import KbertInputError, PresetError
+from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.text import TextPreprocessor
@@ -63,12 +63,11 @@ class Task(keras.Model):
         is accepted too (with loss scaling). The head and the loss stay float32.
         """
         policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
-        backbone = presets.load_backbone(preset, dtype=policy)
+        backbone, tokenizer = presets.load_encoder(preset, dtype=policy)
         if not 2 < sequence_length <= backbone.max_sequence_length:
             raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
                              f"supports (3 to {backbone.max_sequence_length}).")
-        preprocessor = TextPreprocessor(presets.load_tokenizer(preset), sequence_length,
-                                        bucket_lengths)
+        preprocessor = TextPreprocessor(tokenizer, sequence_length, bucket_lengths)
         return cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
 
     def get_config(self):
@@ -234,9 +233,10 @@ class Task(keras.Model):
                 train = train.repeat()
             self._compile_for(steps, epochs - initial_epoch)
             callbacks.insert(0, checkpoint.StopOnNaN())
-            return super().fit(train, epochs=epochs, callbacks=callbacks,
-                               initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                               shuffle=False, **kwargs)
+            with unwrapped_input_errors():  # A bad row of a streamed file (stream_table).
+                return super().fit(train, epochs=epochs, callbacks=callbacks,
+                                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                                   shuffle=False, **kwargs)
 
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "fit")
@@ -351,7 +351,8 @@ class Task(keras.Model):
             batches = pipeline.streaming_batches(
                 self.preprocessor, x.map(with_placeholder_label), batch_size,
                 group_by_length=False).map(features_only)
-            return super().predict(batches, **kwargs)
+            with unwrapped_input_errors():
+                return super().predict(batches, **kwargs)
         return self._predict_prepared(self.prepare(x), batch_size, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size: int = 32, **kwargs):

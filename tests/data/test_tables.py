@@ -1,7 +1,7 @@
 import pytest
 
-from kbert.data import infer_labels, product_reviews, read_table
-from kbert.errors import KbertInputError
+from kbert.data import infer_labels, product_reviews, read_table, stream_table
+from kbert.errors import KbertInputError, unwrapped_input_errors
 
 
 def write(tmp_path, name, content, mode="w"):
@@ -78,6 +78,39 @@ def test_jsonl_errors(tmp_path):
         read_table(write(tmp_path, "b.jsonl", '{"text": "a"}\n'), "text", "label")
     with pytest.raises(KbertInputError, match="field 'text': value is missing"):
         read_table(write(tmp_path, "c.jsonl", '{"text": null, "label": 1}\n'), "text", "label")
+
+
+def test_stream_table_maps_label_names_and_reads_pairs_and_scores(tmp_path):
+    path = write(tmp_path, "t.tsv", "sentence\tlabel\ngood film\tpositive\ndull\tnegative\n")
+    data = stream_table(path, "sentence", "label", labels=["negative", "positive"])
+    assert [(x.numpy(), int(y)) for x, y in data] == [(b"good film", 1), (b"dull", 0)]
+    assert data.element_spec[1].dtype.name == "int32"
+    pairs = write(tmp_path, "p.csv", "a,b,score\nx,y,4.5\n")
+    ((a, b), score), = list(stream_table(pairs, "a", "score", text_pair_column="b"))
+    assert (a.numpy(), b.numpy(), float(score)) == (b"x", b"y", 4.5)
+
+
+@pytest.mark.parametrize("content, labels, row, field, message", [
+    ("sentence\tlabel\ngood\tpositive\nbad\tmeh\n", ["negative", "positive"], 3, "label",
+     "unknown label 'meh'"),
+    ("sentence\tlabel\ngood\tpositive\n", None, 2, "label", "not a number"),
+    ("sentence\tlabel\ngood\t1\n\t0\n", None, 3, "sentence", "text is empty"),
+])
+def test_stream_table_errors_name_the_row_when_reached(tmp_path, content, labels, row, field,
+                                                       message):
+    path = write(tmp_path, "bad.tsv", content)
+    data = stream_table(path, "sentence", "label", labels=labels)  # Nothing is read yet.
+    with pytest.raises(KbertInputError, match=message) as info:
+        with unwrapped_input_errors():  # What fit and predict do with tf.data inputs.
+            list(data.as_numpy_iterator())
+    assert (info.value.source, info.value.row, info.value.field) == (str(path), row, field)
+
+
+def test_lines_are_read_as_needed_not_all_at_once(tmp_path, monkeypatch):
+    """A streamed file is never read whole (what keeps a 1M-row file's memory flat)."""
+    path = write(tmp_path, "t.tsv", "sentence\tlabel\n" + "good\t1\n" * 1000)
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("read whole file"))
+    assert len(read_table(path, "sentence", "label", max_rows=5)) == 5
 
 
 def test_missing_file():

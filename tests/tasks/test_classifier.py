@@ -143,3 +143,16 @@ def test_fit_and_predict_stream_a_tf_data_dataset(clf):
     assert clf.optimizer._learning_rate.total_steps == 2 * (2 + 2)
     texts = tf.data.Dataset.from_tensor_slices(TEXTS)
     np.testing.assert_allclose(clf.predict(texts, verbose=0), clf.predict(TEXTS), atol=1e-6)
+
+
+def test_fit_streams_a_file_and_a_bad_row_stops_it_with_file_row_and_field(clf, tmp_path):
+    path = tmp_path / "big.tsv"
+    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in zip(TEXTS, LABELS)))
+    data = kbert.data.stream_table(path, "sentence", "label", labels=clf.labels)
+    history = clf.fit(data, epochs=1, batch_size=4, steps_per_epoch=3, verbose=0)
+    assert len(history.history["loss"]) == 1
+    with path.open("a") as handle:
+        handle.write("good\tpos\n\tneg\n")  # Row 11: empty text.
+    data = kbert.data.stream_table(path, "sentence", "label", labels=clf.labels)
+    with pytest.raises(KbertInputError, match=r"big.tsv, row 11, field 'sentence': text is empty"):
+        clf.fit(data, epochs=1, batch_size=4, steps_per_epoch=20, verbose=0)
