@@ -77,18 +77,20 @@ def _require_network(preset: str, host: str) -> None:
 
 
 def load_encoder(preset: str, dtype: str | None = None
-                 ) -> tuple[keras_hub.models.BertBackbone, keras_hub.models.BertTokenizer]:
-    """(encoder, tokenizer) of a preset, or of a model kbert saved (`model.keras`).
+                 ) -> tuple[keras_hub.models.BertBackbone, keras_hub.models.BertTokenizer,
+                            keras.Model | None]:
+    """(encoder, tokenizer, saved model or None) of a preset, or of a model kbert saved
+    (`model.keras`).
 
     Starting from a fine-tuned model is intermediate-task transfer: SQuAD v1.1 -> v2.0,
     MNLI -> RTE, a masked-LM-adapted encoder -> classification. The new task takes the saved
-    model's encoder and tokenizer; its head starts fresh.
+    model's encoder and tokenizer (and, in `Task.from_preset`, its head where it fits).
 
     Example:
-    >>> backbone, tokenizer = load_encoder("runs/squad_v1/model.keras")
+    >>> backbone, tokenizer, saved = load_encoder("runs/squad_v1/model.keras")
     """
-    if not _is_saved_model(str(preset)):
-        return load_backbone(preset, dtype), load_tokenizer(preset)
+    if not (str(preset).endswith(".keras") and Path(preset).expanduser().is_file()):
+        return load_backbone(preset, dtype), load_tokenizer(preset), None
     # The task classes are registered by now: only a task's from_preset gets here.
     saved = keras.saving.load_model(preset, compile=False)
     backbone, preprocessor = getattr(saved, "backbone", None), getattr(saved, "preprocessor", None)
@@ -100,11 +102,7 @@ def load_encoder(preset: str, dtype: str | None = None
         rebuilt = keras_hub.models.BertBackbone.from_config(config)
         rebuilt.set_weights(backbone.get_weights())
         backbone = rebuilt
-    return backbone, preprocessor.tokenizer
-
-
-def _is_saved_model(preset: str) -> bool:
-    return preset.endswith(".keras") and Path(preset).expanduser().is_file()
+    return backbone, preprocessor.tokenizer, saved
 
 
 def load_backbone(preset: str, dtype: str | None = None) -> keras_hub.models.BertBackbone:

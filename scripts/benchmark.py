@@ -5,6 +5,12 @@
   python scripts/benchmark.py --what=tokenize                 # kbert vs HF tokenizers, IMDB
   KERAS_BACKEND=jax python scripts/benchmark.py --what=gpu    # Keras/JAX vs transformers/PyTorch
 
+These need the bench extras (`pip install -e ".[bench]"`: torch 2.13 CPU, transformers,
+onnxruntime, tf2onnx, psutil):
+  python scripts/benchmark.py --what=torch --examples=16000   # kbert vs transformers + PyTorch
+  python scripts/benchmark.py --what=latency --model=runs/sst2/model.keras   # vs onnxruntime
+  python scripts/benchmark.py --what=memory                   # streaming a 1M-row file
+
 The comparisons live in scripts/benchmarks/ (one module each); this script picks one, runs it and
 records the result. --quick makes any of them a short smoke run.
 """
@@ -20,9 +26,10 @@ from pathlib import Path
 
 from absl import app, flags
 
-from benchmarks import buckets, gpu, tokenize, xla
+from benchmarks import buckets, gpu, latency, memory, tokenize, torch_cpu, xla
 
-BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenize, "gpu": gpu}
+BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenize, "gpu": gpu,
+              "torch": torch_cpu, "latency": latency, "memory": memory}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("what", "xla", sorted(BENCHMARKS), "Which comparison to run.")
@@ -31,6 +38,7 @@ flags.DEFINE_string("train_file", "../shared/data/glue/SST-2/train.tsv", "SST-2 
 flags.DEFINE_integer("examples", 1024, "Training examples per epoch.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("sequence_length", 64, "Maximum sequence length.")
+flags.DEFINE_float("learning_rate", 5e-5, "--what=torch: peak learning rate.")
 flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding length.")
 flags.DEFINE_string("tokenize_file", "../shared/data/imdb/train.jsonl", "--what=tokenize: JSONL "
                     "with a text field.")
@@ -39,6 +47,12 @@ flags.DEFINE_integer("repeats", 3, "--what=tokenize: timed repeats (the best cou
 flags.DEFINE_list("gpu_batch_sizes", ["32", "128"], "--what=gpu: batch sizes.")
 flags.DEFINE_integer("gpu_sequence_length", 128, "--what=gpu: sequence length.")
 flags.DEFINE_list("gpu_sides", list(gpu.SIDES), "--what=gpu: configurations to run.")
+flags.DEFINE_string("model", None, "--what=latency: a fine-tuned kbert classifier (model.keras).")
+flags.DEFINE_string("export_dir", None, "--what=latency: where the exported files go (reused "
+                    "when present); a temporary directory by default.")
+flags.DEFINE_integer("latency_examples", 200, "--what=latency: timed examples per runtime.")
+flags.DEFINE_integer("memory_rows", 1_000_000, "--what=memory: rows of the large file.")
+flags.DEFINE_integer("memory_steps", 100, "--what=memory: fit steps from each file.")
 flags.DEFINE_bool("quick", False, "A short smoke run.")
 flags.DEFINE_string("output", "BENCHMARKS.md", "Markdown file the results are appended to.")
 

@@ -57,8 +57,8 @@ def test_mixed_precision_keeps_head_and_outputs_float32(tiny_preset):
 
 
 def test_a_saved_kbert_model_starts_a_new_task_with_its_encoder(tiny_preset, tmp_path):
-    """Intermediate-task transfer (SQuAD v1.1 -> v2.0, MNLI -> RTE): the new task gets the
-    saved model's fine-tuned encoder weights and tokenizer, and a fresh head."""
+    """Intermediate-task transfer (MNLI -> RTE, regression -> classification): the new task
+    gets the saved model's fine-tuned encoder weights and tokenizer, and a fresh head."""
     first = kbert.TextRegressor.from_preset(tiny_preset, sequence_length=32)
     first.fit(["the film", "a dog", "the cat sleeps"], [0.1, 0.9, 0.5], epochs=2, verbose=0)
     first.save(tmp_path / "model.keras")
@@ -77,3 +77,23 @@ def test_a_keras_file_that_is_not_a_kbert_model_is_refused(tmp_path):
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)
     with pytest.raises(PresetError, match="not a model saved by kbert"):
         kbert.TextClassifier.from_preset(str(path), num_classes=2)
+
+
+def test_a_saved_model_of_the_same_task_also_continues_its_head(tiny_preset, tmp_path):
+    """SQuAD v1.1 -> v2.0: same task, same head shapes, so the span head is kept; a
+    classifier with other labels gets a fresh head."""
+    v1 = kbert.QuestionAnswerer.from_preset(tiny_preset, sequence_length=32)
+    v1.get_layer("span_logits").set_weights([np.full(w.shape, 0.5, "float32")
+                                             for w in v1.get_layer("span_logits").weights])
+    v1.save(tmp_path / "qa.keras")
+    v2 = kbert.QuestionAnswerer.from_preset(str(tmp_path / "qa.keras"), sequence_length=32,
+                                            version_2_with_negative=True)
+    assert v2.version_2_with_negative
+    for ours, theirs in zip(v2.get_layer("span_logits").weights, v1.get_layer("span_logits").weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+    three = kbert.TextClassifier.from_preset(tiny_preset, num_classes=3, sequence_length=32)
+    three.save(tmp_path / "three.keras")
+    two = kbert.TextClassifier.from_preset(str(tmp_path / "three.keras"), num_classes=2,
+                                           sequence_length=32)
+    assert two.get_layer("logits").weights[0].shape == (32, 2)

@@ -63,12 +63,29 @@ class Task(keras.Model):
         is accepted too (with loss scaling). The head and the loss stay float32.
         """
         policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
-        backbone, tokenizer = presets.load_encoder(preset, dtype=policy)
+        backbone, tokenizer, saved = presets.load_encoder(preset, dtype=policy)
         if not 2 < sequence_length <= backbone.max_sequence_length:
             raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
                              f"supports (3 to {backbone.max_sequence_length}).")
         preprocessor = TextPreprocessor(tokenizer, sequence_length, bucket_lengths)
-        return cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
+        model = cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
+        if type(saved) is cls:
+            model._continue_head(saved)
+        return model
+
+    def _continue_head(self, saved: "Task") -> None:
+        """Takes the head weights of a saved model of the same task wherever the shapes agree
+        (SQuAD v1.1 -> v2.0 keeps its span head; a classifier with other labels starts fresh)."""
+        backbone_layers = {id(layer) for layer in (self.backbone, saved.backbone)}
+        for layer in saved.layers:
+            if id(layer) in backbone_layers or not layer.weights:
+                continue
+            try:
+                ours = self.get_layer(layer.name)
+            except ValueError:
+                continue
+            if [w.shape for w in ours.weights] == [w.shape for w in layer.weights]:
+                ours.set_weights(layer.get_weights())
 
     def get_config(self):
         # Not chained to the functional config: the constructor arguments are the config.

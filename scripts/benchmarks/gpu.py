@@ -1,7 +1,7 @@
 """BERT-base fine-tuning throughput on one GPU: Keras 3 on JAX (XLA, bf16) against Hugging Face
 transformers + PyTorch (bf16 autocast), same shapes, same optimizer, same step count.
 
-Each framework runs in its own subprocess (`python scripts/benchmarks/gpu.py keras|torch ...`
+Each framework runs in its own subprocess (`python -m benchmarks.gpu keras|torch ...`
 prints one JSON line) so neither holds GPU memory or compilation caches while the other runs.
 Neither side imports TensorFlow or kbert: the GPU machines have JAX and PyTorch only. The model
 is the one kbert's TextClassifier trains (KerasHub BertBackbone, BERT-base configuration, random
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -135,11 +134,11 @@ def run_torch(batch: int, length: int, steps: int, warmup: int, compiled: bool) 
 
 def measure(side: str, batch: int, length: int, steps: int, warmup: int) -> dict:
     """One configuration in a fresh subprocess; returns its figures plus sequences/s and MFU."""
-    command = [sys.executable, __file__, side, str(batch), str(length), str(steps), str(warmup)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        return {"framework": side, "error": done.stderr.strip().splitlines()[-1:] or ["?"]}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    from benchmarks import in_subprocess
+
+    result = in_subprocess(__spec__.name, side, batch, length, steps, warmup)
+    if "error" in result:
+        return {"framework": side, "error": [result["error"]]}
     step_seconds = result["seconds"] / result["steps"]
     result["sequences_per_second"] = batch * steps / result["seconds"]
     result["mfu"] = training_flops(result["non_embedding_params"], batch, length) / (

@@ -1,0 +1,157 @@
+"""CPU fine-tuning: kbert against Hugging Face transformers + PyTorch, same checkpoint directory
+(the offline MiniLM), same SST-2 training sentences, batch size, maximum length, learning rate,
+schedule and number of examples; wall time from raw text to trained model, then dev accuracy.
+
+Each side runs in its own process (`python -m benchmarks.torch_cpu kbert|torch
+'<json>'` prints one JSON line), so TensorFlow's and PyTorch's thread pools never share one.
+The PyTorch side is what a transformers user writes (what `Trainer` does, without its logging):
+AdamW with weight decay 0.01 except biases and LayerNorm, linear warm-up then decay, gradient
+clipping at 1.0, batches shuffled and padded to their longest sentence (DataCollatorWithPadding),
+tokenized as they are drawn. kbert's side is `TextClassifier.fit` with its defaults (length
+buckets, the same recipe). Needs the bench extras: `pip install -e ".[bench]"` (torch 2.13 CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def read_sst2(path: str, count: int | None) -> tuple[list[str], list[int]]:
+    texts, labels = [], []
+    with open(path, encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            text, label = line.rstrip("\n").split("\t")
+            texts.append(text)
+            labels.append(int(label))
+            if count and len(texts) == count:
+                break
+    return texts, labels
+
+
+def run_kbert(args: dict) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import kbert
+
+    tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
+    keras.utils.set_random_seed(args["seed"])
+    texts, labels = read_sst2(args["train_file"], args["examples"])
+    dev_texts, dev_labels = read_sst2(args["dev_file"], None)
+    start = time.perf_counter()
+    model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
+                                             sequence_length=args["sequence_length"])
+    load = time.perf_counter() - start
+    model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
+    start = time.perf_counter()
+    history = model.fit(texts, labels, batch_size=args["batch_size"], epochs=1,
+                        seed=args["seed"], verbose=0)
+    seconds = time.perf_counter() - start
+    accuracy = model.evaluate_metrics(dev_texts, dev_labels)["accuracy"]
+    steps = model.optimizer.iterations.numpy().item()
+    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
+            "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
+            "final_loss": history.history["loss"][-1], "accuracy": 100 * accuracy}
+
+
+def run_torch(args: dict) -> dict:
+    import numpy as np
+    import torch
+    import transformers
+
+    torch.set_num_threads(args["threads"])
+    torch.manual_seed(args["seed"])
+    checkpoint = args["checkpoint"]  # The Hugging Face directory kbert's preset loads.
+    texts, labels = read_sst2(args["train_file"], args["examples"])
+    dev_texts, dev_labels = read_sst2(args["dev_file"], None)
+    start = time.perf_counter()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(checkpoint,
+                                                                            num_labels=2)
+    load = time.perf_counter() - start
+    batch, length = args["batch_size"], args["sequence_length"]
+    steps = -(-len(texts) // batch)
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args["learning_rate"])
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, int(args["warmup_ratio"] * steps), steps)
+    order = np.random.default_rng(args["seed"]).permutation(len(texts))
+    model.train()
+    start = time.perf_counter()
+    for step in range(steps):
+        rows = order[step * batch:(step + 1) * batch]
+        inputs = tokenizer([texts[i] for i in rows], truncation=True, max_length=length,
+                           padding=True, return_tensors="pt")
+        loss = model(**inputs, labels=torch.tensor([labels[i] for i in rows])).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    seconds = time.perf_counter() - start
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(dev_texts), 64):
+            inputs = tokenizer(dev_texts[i:i + 64], truncation=True, max_length=length,
+                               padding=True, return_tensors="pt")
+            predicted = model(**inputs).logits.argmax(-1).numpy()
+            correct += int((predicted == np.array(dev_labels[i:i + 64])).sum())
+    return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
+            "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
+            "final_loss": float(loss), "accuracy": 100 * correct / len(dev_texts)}
+
+
+def run(flags):
+    import os
+
+    import kbert
+    from benchmarks import Section, in_subprocess, markdown_table
+
+    count = 512 if flags.quick else flags.examples
+    dev_file = os.path.join(os.path.dirname(flags.train_file), "dev.tsv")
+    args = {"preset": flags.preset, "checkpoint": kbert.presets.resolve(flags.preset),
+            "train_file": flags.train_file, "dev_file": dev_file,
+            "examples": count, "batch_size": flags.batch_size,
+            "sequence_length": flags.sequence_length, "learning_rate": flags.learning_rate,
+            "warmup_ratio": 0.1, "seed": 0, "threads": os.cpu_count()}
+    results = {}
+    for side in ("kbert", "torch"):
+        results[side] = in_subprocess(__spec__.name, side, json.dumps(args), threads=args["threads"])
+        print(json.dumps(results[side]), flush=True)
+    rows = []
+    for r in results.values():
+        if "error" in r:
+            rows.append(["failed: " + r["error"]] + ["-"] * 5)
+            continue
+        rows.append([r["framework"], f"{r['seconds']:.0f}", r["steps"],
+                     f"{r['examples'] / r['seconds']:.1f}", f"{r['final_loss']:.3f}",
+                     f"{r['accuracy']:.2f}"])
+    table = markdown_table(["framework", "training s", "steps", "examples/s",
+                            "last loss", "SST-2 dev accuracy"], rows)
+    kb, pt = results["kbert"], results["torch"]
+    if "error" in kb or "error" in pt:
+        summary = "One side failed (table); no ratio."
+    else:
+        ratio = (kb["examples"] / kb["seconds"]) / (pt["examples"] / pt["seconds"])
+        summary = (f"kbert / transformers + PyTorch, examples per second: **{ratio:.2f}x** "
+                   f"(goal >= 1.5x); dev accuracy {kb['accuracy']:.2f} vs {pt['accuracy']:.2f} "
+                   f"(difference {kb['accuracy'] - pt['accuracy']:+.2f}; goal within 0.5).")
+    setup = (f"SST-2 fine-tuning of {flags.preset} (the same Hugging Face checkpoint directory "
+             f"for both), first {count} training sentences, 1 epoch, batch {flags.batch_size}, "
+             f"maximum length {flags.sequence_length}, peak learning rate {flags.learning_rate}, "
+             f"10% warm-up then linear decay, weight decay 0.01, clipnorm 1.0, "
+             f"{args['threads']} threads each; training wall time from raw text (tokenization "
+             "included), then accuracy on the full dev set (872 sentences)")
+    return Section("CPU fine-tuning: kbert vs transformers + PyTorch", setup, table, summary)
+
+
+if __name__ == "__main__":
+    side, arguments = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps({"kbert": run_kbert, "torch": run_torch}[side](arguments)))
