@@ -56,8 +56,13 @@ def worker(args: dict) -> dict:
                 token_ids=tf.constant(f["ids"]), padding_mask=tf.constant(f["mask"]),
                 segment_ids=tf.constant(f["segment_ids"]))["probability"].numpy()
     elif runtime.startswith("tflite"):
-        from ai_edge_litert.interpreter import Interpreter
-        interpreter = Interpreter(model_path=path, num_threads=threads)
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        # LiteRT applies XNNPACK by default; without it, its builtin reference-style kernels run
+        # (the profile rows: which part of the time XNNPACK's kernels account for).
+        resolver = (OpResolverType.AUTO if args.get("xnnpack", True)
+                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = Interpreter(model_path=path, num_threads=threads,
+                                  experimental_op_resolver_type=resolver)
         runner = interpreter.get_signature_runner()
         (output,) = interpreter.get_signature_list()["serving_default"]["outputs"]
         call = lambda f: runner(**f)[output]  # noqa: E731
@@ -155,6 +160,10 @@ def run(flags):
                  "warmup": warmup}), threads=threads)
             print(runtime, threads, {k: v for k, v in results[runtime, threads].items()
                                      if k != "outputs"}, flush=True)
+    for variant in ("float32", "dynamic"):  # Profile: the same files without XNNPACK.
+        results[f"{variant} without XNNPACK", 1] = in_subprocess(__spec__.name, "worker", json.dumps(
+            {"runtime": f"tflite_{variant}", "path": files[f"tflite_{variant}"], "threads": 1,
+             "inputs": str(inputs), "warmup": warmup, "xnnpack": False}), threads=1)
     reference = np.array(results["keras", 1].get("outputs", []))
     rows = []
     for runtime, path in files.items():
@@ -168,6 +177,11 @@ def run(flags):
         rows.append([NAMES[runtime], f"{one['mean']:.2f}", f"{one['p95']:.2f}", f"{two['mean']:.2f}",
                      f"{two['p95']:.2f}", f"{_size(path) / 1e6:.1f}",
                      f"{100 * agreement:.1f}%", f"{np.abs(outputs - reference).max():.4f}"])
+    for variant in ("float32", "dynamic"):
+        one = results[f"{variant} without XNNPACK", 1]
+        rows.append([f"profile: TFLite {variant} without XNNPACK (LiteRT builtin kernels)",
+                     f"{one.get('mean', float('nan')):.2f}", f"{one.get('p95', float('nan')):.2f}",
+                     "", "", "", "", ""])
     table = markdown_table(["runtime", "1 thread mean ms", "1 thread p95 ms", "2 threads mean ms",
                             "2 threads p95 ms", "file MB", "top label = Keras",
                             "max abs prob. diff"], rows)
