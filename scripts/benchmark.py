@@ -39,6 +39,8 @@ flags.DEFINE_integer("examples", 1024, "Training examples per epoch.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("sequence_length", 64, "Maximum sequence length.")
 flags.DEFINE_float("learning_rate", 5e-5, "--what=torch: peak learning rate.")
+flags.DEFINE_list("bucket_lengths", None, "--what=torch: kbert's length buckets (default: "
+                  "kbert's default, powers of two).")
 flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding length.")
 flags.DEFINE_string("tokenize_file", "../shared/data/imdb/train.jsonl", "--what=tokenize: JSONL "
                     "with a text field.")

@@ -104,7 +104,7 @@ def run(flags):
     else:
         readings = ", ".join(f"{int(k):,} rows: {v:.0f} MB" for k, v in
                              streamed["rss_mb"].items())
-        rows.append(["input pipeline, every row", f"{large:,} ({size_mb[large]:.0f} MB)",
+        rows.append(["input pipeline, every row", f"{large:,} ({size_mb[large]:.1f} MB)",
                      readings, f"{streamed['peak_rss_mb']:.0f}",
                      f"{streamed['rows'] / streamed['seconds']:,.0f} rows/s"])
     for count, r in fits.items():

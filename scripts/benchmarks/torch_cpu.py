@@ -17,6 +17,8 @@ import json
 import sys
 import time
 
+import numpy as np
+
 
 def read_sst2(path: str, count: int | None) -> tuple[list[str], list[int]]:
     texts, labels = [], []
@@ -44,7 +46,8 @@ def run_kbert(args: dict) -> dict:
     dev_texts, dev_labels = read_sst2(args["dev_file"], None)
     start = time.perf_counter()
     model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
-                                             sequence_length=args["sequence_length"])
+                                             sequence_length=args["sequence_length"],
+                                             bucket_lengths=args["bucket_lengths"])
     load = time.perf_counter() - start
     model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
     start = time.perf_counter()
@@ -58,19 +61,20 @@ def run_kbert(args: dict) -> dict:
     start = time.perf_counter()
     prepared = model.prepare(texts, labels)
     tokenize = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in pipeline.training_batches(model.preprocessor, prepared.encoded, prepared.targets,
-                                       args["batch_size"], seed=args["seed"]):
-        pass
+    start, computed = time.perf_counter(), 0
+    for features, _ in pipeline.training_batches(model.preprocessor, prepared.encoded,
+                                                 prepared.targets, args["batch_size"],
+                                                 seed=args["seed"]):
+        computed += int(np.prod(features["token_ids"].shape))  # Positions incl. padding.
     batches = time.perf_counter() - start
     return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
             "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
             "final_loss": history.history["loss"][-1], "accuracy": 100 * accuracy,
-            "tokenize_seconds": tokenize, "batching_seconds": batches}
+            "tokenize_seconds": tokenize, "batching_seconds": batches,
+            "positions": computed, "tokens": int(sum(prepared.encoded.lengths))}
 
 
 def run_torch(args: dict) -> dict:
-    import numpy as np
     import torch
     import transformers
 
@@ -95,11 +99,13 @@ def run_torch(args: dict) -> dict:
         optimizer, int(args["warmup_ratio"] * steps), steps)
     order = np.random.default_rng(args["seed"]).permutation(len(texts))
     model.train()
-    start = time.perf_counter()
+    start, computed, tokens = time.perf_counter(), 0, 0
     for step in range(steps):
         rows = order[step * batch:(step + 1) * batch]
         inputs = tokenizer([texts[i] for i in rows], truncation=True, max_length=length,
                            padding=True, return_tensors="pt")
+        computed += inputs["input_ids"].numel()
+        tokens += int(inputs["attention_mask"].sum())
         loss = model(**inputs, labels=torch.tensor([labels[i] for i in rows])).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -117,7 +123,59 @@ def run_torch(args: dict) -> dict:
             correct += int((predicted == np.array(dev_labels[i:i + 64])).sum())
     return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
             "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
-            "final_loss": float(loss), "accuracy": 100 * correct / len(dev_texts)}
+            "final_loss": float(loss), "accuracy": 100 * correct / len(dev_texts),
+            "positions": computed, "tokens": tokens}
+
+
+def step_times(args: dict) -> dict:
+    """Profile: median milliseconds of one training step (forward, backward, clipping, AdamW)
+    at fixed shapes [batch, length], each framework on the same random token ids."""
+    side, batch = args["side"], args["batch_size"]
+    rng = np.random.default_rng(0)
+    times = {}
+    if side == "kbert":
+        import keras
+        import tensorflow as tf
+
+        import kbert
+        tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
+        model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
+                                                 sequence_length=max(args["lengths"]))
+        model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
+        model._compile_for(1000, 1)  # The same schedule kind as fit plans.
+        for length in args["lengths"]:
+            x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
+                 "padding_mask": np.ones((batch, length), "int32"),
+                 "segment_ids": np.zeros((batch, length), "int32")}
+            y = rng.integers(0, 2, batch).astype("int32")
+            samples = []
+            for i in range(8):
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                samples.append(time.perf_counter() - start)
+            times[length] = 1000 * float(np.median(samples[3:]))
+    else:
+        import torch
+        import transformers
+        torch.set_num_threads(args["threads"])
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            args["checkpoint"], num_labels=2).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args["learning_rate"],
+                                      weight_decay=0.01)
+        for length in args["lengths"]:
+            ids = torch.from_numpy(rng.integers(1000, 30000, (batch, length)))
+            y = torch.from_numpy(rng.integers(0, 2, batch))
+            samples = []
+            for i in range(8):
+                start = time.perf_counter()
+                loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=y).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                samples.append(time.perf_counter() - start)
+            times[length] = 1000 * float(np.median(samples[3:]))
+    return {"step_ms": times}
 
 
 def run(flags):
@@ -132,7 +190,9 @@ def run(flags):
             "train_file": flags.train_file, "dev_file": dev_file,
             "examples": count, "batch_size": flags.batch_size,
             "sequence_length": flags.sequence_length, "learning_rate": flags.learning_rate,
-            "warmup_ratio": 0.1, "seed": 0, "threads": os.cpu_count()}
+            "warmup_ratio": 0.1, "seed": 0, "threads": os.cpu_count(),
+            "bucket_lengths": [int(b) for b in flags.bucket_lengths] if flags.bucket_lengths
+            else None}
     results = {}
     for side in ("kbert", "torch"):
         results[side] = in_subprocess(__spec__.name, side, json.dumps(args), threads=args["threads"])
@@ -140,13 +200,27 @@ def run(flags):
     rows = []
     for r in results.values():
         if "error" in r:
-            rows.append(["failed: " + r["error"]] + ["-"] * 5)
+            rows.append(["failed: " + r["error"]] + ["-"] * 7)
             continue
         rows.append([r["framework"], f"{r['seconds']:.0f}", r["steps"],
-                     f"{r['examples'] / r['seconds']:.1f}", f"{r['final_loss']:.3f}",
+                     f"{r['examples'] / r['seconds']:.1f}",
+                     f"{r['positions']:,} ({r['positions'] / r['tokens']:.2f}x)",
+                     f"{r['positions'] / r['seconds']:,.0f}", f"{r['final_loss']:.3f}",
                      f"{r['accuracy']:.2f}"])
     table = markdown_table(["framework", "training s", "steps", "examples/s",
-                            "last loss", "SST-2 dev accuracy"], rows)
+                            "positions computed (x real tokens)", "positions/s", "last loss",
+                            "SST-2 dev accuracy"], rows)
+    profile = {side: in_subprocess(__spec__.name, "steps", json.dumps(
+        {**args, "side": side, "lengths": [16, 32, 64]}), threads=args["threads"])
+        for side in ("kbert", "torch")}
+    print(json.dumps(profile), flush=True)
+    if all("step_ms" in p for p in profile.values()):
+        table += "\n" + markdown_table(
+            ["profile: one training step, batch " + str(flags.batch_size)]
+            + [f"{n} tokens, ms" for n in (16, 32, 64)],
+            [[results[side].get("framework", side)] + [f"{profile[side]['step_ms'][str(n)]:.0f}"
+                                                       for n in (16, 32, 64)]
+             for side in ("kbert", "torch")])
     kb, pt = results["kbert"], results["torch"]
     if "error" in kb or "error" in pt:
         summary = "One side failed (table); no ratio."
@@ -164,11 +238,12 @@ def run(flags):
              f"for both), first {count} training sentences, 1 epoch, batch {flags.batch_size}, "
              f"maximum length {flags.sequence_length}, peak learning rate {flags.learning_rate}, "
              f"10% warm-up then linear decay, weight decay 0.01, clipnorm 1.0, "
-             f"{args['threads']} threads each; training wall time from raw text (tokenization "
+             f"{args['threads']} threads each; kbert's length buckets "
+             f"{args['bucket_lengths'] or 'by default (powers of two)'}; training wall time from raw text (tokenization "
              "included), then accuracy on the full dev set (872 sentences)")
     return Section("CPU fine-tuning: kbert vs transformers + PyTorch", setup, table, summary)
 
 
 if __name__ == "__main__":
     side, arguments = sys.argv[1], json.loads(sys.argv[2])
-    print(json.dumps({"kbert": run_kbert, "torch": run_torch}[side](arguments)))
+    print(json.dumps({"kbert": run_kbert, "torch": run_torch, "steps": step_times}[side](arguments)))
