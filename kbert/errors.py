@@ -56,4 +56,3 @@ def unwrapped_input_errors():
         row = found["row"]
         raise KbertInputError(found["message"], source=found["source"] or None,
                               row=int(row) if row else None, field=found["field"]) from None
-
