@@ -81,6 +81,7 @@ def worker(args: dict) -> dict:
 
 def export_all(model_path: str, directory: Path, calibration: list[str], length: int) -> dict:
     """Every file the comparison runs, written once into `directory` (reused when present)."""
+    import subprocess
     import tempfile
 
     import tf2onnx  # noqa: F401  (fail early, before the slow exports, if the extras are missing)
@@ -105,7 +106,6 @@ def export_all(model_path: str, directory: Path, calibration: list[str], length:
     if not onnx_fp32.exists():
         with tempfile.TemporaryDirectory() as tmp:
             write_token_id_saved_model(model, tmp, length)
-            import subprocess
             subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", tmp,
                             "--output", str(onnx_fp32), "--opset", "17"], check=True,
                            capture_output=True)

@@ -142,7 +142,7 @@ def step_times(args: dict) -> dict:
         model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
                                                  sequence_length=max(args["lengths"]))
         model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
-        model._compile_for(1000, 1)  # The same schedule kind as fit plans.
+        model._compile_for(1000, 1)  # Plans the default schedule, as fit does before its steps.
         for length in args["lengths"]:
             x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
                  "padding_mask": np.ones((batch, length), "int32"),
