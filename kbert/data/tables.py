@@ -79,7 +79,7 @@ def stream_table(path: str | Path, text_column: Column, label_column: Column, *,
             if str(value) not in index:
                 raise KbertInputError(f"unknown label {value!r}; the labels are {list(index)}",
                                       source=str(path), row=row, field=field)
-            return float(index[str(value)])
+            return index[str(value)]
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -96,13 +96,9 @@ def stream_table(path: str | Path, text_column: Column, label_column: Column, *,
 
     text = tf.TensorSpec([], tf.string)
     x_spec = text if text_pair_column is None else (text, text)
-    label_type = tf.int32 if index is not None else tf.float32
-
-    def cast(x, y):  # Class indices stay integers; scores stay float.
-        return x, tf.cast(y, label_type)
-
-    return tf.data.Dataset.from_generator(
-        elements, output_signature=(x_spec, tf.TensorSpec([], tf.float32))).map(cast)
+    # Class indices are integers; scores (and class ids given as numbers) float32.
+    label_spec = tf.TensorSpec([], tf.int32 if index is not None else tf.float32)
+    return tf.data.Dataset.from_generator(elements, output_signature=(x_spec, label_spec))
 
 
 def _rows(path: Path, text_column: Column, label_column: Column | None,

@@ -79,7 +79,8 @@ def worker(args: dict) -> dict:
             "outputs": outputs}
 
 
-def export_all(model_path: str, directory: Path, calibration: list[str], length: int) -> dict:
+def export_all(model, model_path: str, directory: Path, calibration: list[str],
+               length: int) -> dict:
     """Every file the comparison runs, written once into `directory` (reused when present)."""
     import subprocess
     import tempfile
@@ -87,11 +88,9 @@ def export_all(model_path: str, directory: Path, calibration: list[str], length:
     import tf2onnx  # noqa: F401  (fail early, before the slow exports, if the extras are missing)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    import kbert
     from kbert import export
     from kbert.export.tflite import write_token_id_saved_model
 
-    model = kbert.load_model(model_path)
     files = {"keras": model_path, "saved_model": str(directory / "saved_model")}
     if not Path(files["saved_model"]).exists():
         export.to_saved_model(model, files["saved_model"])
@@ -146,7 +145,7 @@ def run(flags):
     calibration = kbert.data.read_table(flags.train_file, "sentence", max_rows=200).texts
     directory = Path(flags.export_dir or tempfile.mkdtemp(prefix="kbert_latency_"))
     directory.mkdir(parents=True, exist_ok=True)
-    files = export_all(flags.model, directory, calibration, length)
+    files = export_all(model, flags.model, directory, calibration, length)
     features = device_features(model, dev, length)
     inputs = directory / "inputs.npz"
     np.savez(inputs, **{k: np.stack([f[k] for f in features]) for k in ("ids", "mask",

@@ -21,6 +21,9 @@ import numpy as np
 
 
 def read_sst2(path: str, count: int | None) -> tuple[list[str], list[int]]:
+    """The first `count` (text, label) rows of a GLUE SST-2 TSV. A plain reader rather than
+    kbert.data.read_table so that the PyTorch worker never imports TensorFlow; both sides read
+    the same rows with it."""
     texts, labels = [], []
     with open(path, encoding="utf-8") as handle:
         next(handle)
@@ -148,12 +151,7 @@ def step_times(args: dict) -> dict:
                  "padding_mask": np.ones((batch, length), "int32"),
                  "segment_ids": np.zeros((batch, length), "int32")}
             y = rng.integers(0, 2, batch).astype("int32")
-            samples = []
-            for i in range(8):
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                samples.append(time.perf_counter() - start)
-            times[length] = 1000 * float(np.median(samples[3:]))
+            times[length] = _median_ms(lambda: model.train_on_batch(x, y))
     else:
         import torch
         import transformers
@@ -165,17 +163,26 @@ def step_times(args: dict) -> dict:
         for length in args["lengths"]:
             ids = torch.from_numpy(rng.integers(1000, 30000, (batch, length)))
             y = torch.from_numpy(rng.integers(0, 2, batch))
-            samples = []
-            for i in range(8):
-                start = time.perf_counter()
+
+            def step():
                 loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=y).loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                samples.append(time.perf_counter() - start)
-            times[length] = 1000 * float(np.median(samples[3:]))
+
+            times[length] = _median_ms(step)
     return {"step_ms": times}
+
+
+def _median_ms(step, calls: int = 8, warmup: int = 3) -> float:
+    """Median milliseconds of `step()` over `calls` calls after the first `warmup`."""
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+    return 1000 * float(np.median(samples[warmup:]))
 
 
 def run(flags):
@@ -239,8 +246,8 @@ def run(flags):
              f"maximum length {flags.sequence_length}, peak learning rate {flags.learning_rate}, "
              f"10% warm-up then linear decay, weight decay 0.01, clipnorm 1.0, "
              f"{args['threads']} threads each; kbert's length buckets "
-             f"{args['bucket_lengths'] or 'by default (powers of two)'}; training wall time from raw text (tokenization "
-             "included), then accuracy on the full dev set (872 sentences)")
+             f"{args['bucket_lengths'] or 'by default (powers of two)'}; training wall time from "
+             "raw text (tokenization included), then accuracy on the full dev set (872 sentences)")
     return Section("CPU fine-tuning: kbert vs transformers + PyTorch", setup, table, summary)
 
 
