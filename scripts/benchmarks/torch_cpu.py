@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+PROFILE_LENGTHS = [16, 32, 64]  # Step-time profile shapes: SST-2's usual length buckets.
+
 
 def read_sst2(path: str, count: int | None) -> tuple[list[str], list[int]]:
     """The first `count` (text, label) rows of a GLUE SST-2 TSV. A plain reader rather than
@@ -137,7 +139,6 @@ def step_times(args: dict) -> dict:
     rng = np.random.default_rng(0)
     times = {}
     if side == "kbert":
-        import keras
         import tensorflow as tf
 
         import kbert
@@ -218,15 +219,15 @@ def run(flags):
                             "positions computed (x real tokens)", "positions/s", "last loss",
                             "SST-2 dev accuracy"], rows)
     profile = {side: in_subprocess(__spec__.name, "steps", json.dumps(
-        {**args, "side": side, "lengths": [16, 32, 64]}), threads=args["threads"])
+        {**args, "side": side, "lengths": PROFILE_LENGTHS}), threads=args["threads"])
         for side in ("kbert", "torch")}
     print(json.dumps(profile), flush=True)
     if all("step_ms" in p for p in profile.values()):
         table += "\n" + markdown_table(
             ["profile: one training step, batch " + str(flags.batch_size)]
-            + [f"{n} tokens, ms" for n in (16, 32, 64)],
+            + [f"{n} tokens, ms" for n in PROFILE_LENGTHS],
             [[results[side].get("framework", side)] + [f"{profile[side]['step_ms'][str(n)]:.0f}"
-                                                       for n in (16, 32, 64)]
+                                                       for n in PROFILE_LENGTHS]
              for side in ("kbert", "torch")])
     kb, pt = results["kbert"], results["torch"]
     if "error" in kb or "error" in pt:
