@@ -9,6 +9,12 @@ logs.
   python scripts/train_qa.py --train_file=train-v2.0.json --eval_file=dev-v2.0.json \
       --model_dir=runs/squad_v2                               # v2.0: null threshold chosen on eval
 
+  # SQuAD 2.0-style training data: a v1.1 file's questions plus a v2.0 file's first 10
+  # articles (a question repeated about the same paragraph counts once); the v2.0 file's other
+  # articles evaluate, and sharing a paragraph with the training data is refused.
+  python scripts/train_qa.py --split_file=dev-v2.0-part-a.json --train_articles=10 \
+      --train_file=dev-v1.1-part-a.json --model_dir=runs/squad_v2_joint
+
   python scripts/train_qa.py --dataset=squad_v2 --model_dir=runs/squad_v2      # online
 
 Data with unanswerable questions (v2.0) trains a model that may answer "": its
@@ -32,7 +38,8 @@ from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", None, "Hugging Face dataset: squad or squad_v2 (online).")
-flags.DEFINE_string("train_file", None, "Official SQuAD JSON to train on.")
+flags.DEFINE_list("train_file", None, "Official SQuAD JSON file(s) to train on, comma-separated "
+                  "(with --split_file: added to its training articles).")
 flags.DEFINE_string("eval_file", None, "Official SQuAD JSON to evaluate on.")
 flags.DEFINE_string("split_file", None, "One SQuAD JSON split by article into train and eval.")
 flags.DEFINE_integer("train_articles", 30, "With --split_file: articles that train (in order).")
@@ -49,22 +56,30 @@ define_training_flags(sequence_length=384, epochs=2,
 
 def read_data():
     """(train, eval or None) from the flags."""
-    if sum(bool(f) for f in (FLAGS.dataset, FLAGS.train_file, FLAGS.split_file)) != 1:
-        raise app.UsageError("Give exactly one of --dataset, --train_file, --split_file.")
+    if FLAGS.dataset and (FLAGS.train_file or FLAGS.split_file or FLAGS.eval_file):
+        raise app.UsageError("--dataset brings its own train and eval splits: give no files.")
+    if not (FLAGS.dataset or FLAGS.train_file or FLAGS.split_file):
+        raise app.UsageError("Give --dataset, --train_file or --split_file.")
+    if FLAGS.split_file and FLAGS.eval_file:
+        raise app.UsageError("--split_file already holds the evaluation articles: drop --eval_file.")
     if FLAGS.dataset:
         train = kbert.data.load_hub_squad(FLAGS.dataset, "train", max_rows=FLAGS.max_train_examples)
         evaluation = kbert.data.load_hub_squad(FLAGS.dataset, "eval",
                                                max_rows=FLAGS.max_eval_examples)
-    elif FLAGS.split_file:
-        train, evaluation = kbert.data.split_by_article(kbert.data.read_squad(FLAGS.split_file),
-                                                        FLAGS.train_articles)
     else:
-        train = kbert.data.read_squad(FLAGS.train_file)
+        parts = [kbert.data.read_squad(path) for path in FLAGS.train_file or []]
         evaluation = kbert.data.read_squad(FLAGS.eval_file) if FLAGS.eval_file else None
+        if FLAGS.split_file:
+            split_train, evaluation = kbert.data.split_by_article(
+                kbert.data.read_squad(FLAGS.split_file), FLAGS.train_articles)
+            parts.insert(0, split_train)
+        train = parts[0] if len(parts) == 1 else kbert.data.combine(parts)
     if FLAGS.max_train_examples:
         train = train.select(range(min(FLAGS.max_train_examples, len(train))))
     if evaluation is not None and FLAGS.max_eval_examples:
         evaluation = evaluation.select(range(min(FLAGS.max_eval_examples, len(evaluation))))
+    if evaluation is not None:
+        kbert.data.check_disjoint(train, evaluation)
     return train, evaluation
 
 

@@ -130,6 +130,47 @@ def _checked_answer(answer: Any, index: int, context: str, source: str, where: s
     return {"text": text, "answer_start": start}
 
 
+def combine(parts: Sequence[QAExamples]) -> QAExamples:
+    """The questions of several sources as one training set, in order.
+
+    SQuAD 2.0's own training set is SQuAD 1.1's questions plus unanswerable ones, so a v2.0
+    model is trained on a v1.1 file and a v2.0 file together. v2.0 files repeat most v1.1
+    questions about the same paragraphs: a question asked again about the same paragraph is
+    kept once (the first time), so it does not count twice.
+
+    Example:
+    >>> train = combine([read_squad("train-v1.1.json"), read_squad("train-v2.0.json")])
+    """
+    if not parts:
+        raise ValueError("combine() needs at least one QAExamples.")
+    seen, kept = set(), []
+    for part in parts:
+        if part.answers is None:
+            raise ValueError(f"{part.source} has no answers: it cannot train.")
+        keep = []
+        for i, key in enumerate(zip(part.contexts, (q.strip() for q in part.questions))):
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        kept.append(part.select(keep))
+    joined = lambda field: [v for part in kept for v in getattr(part, field)]  # noqa: E731
+    return QAExamples(joined("ids"), joined("questions"), joined("contexts"), joined("answers"),
+                      joined("titles"), " + ".join(part.source for part in parts))
+
+
+def check_disjoint(train: QAExamples, evaluation: QAExamples) -> None:
+    """Refuses an evaluation that shares a paragraph with the training data: the model would
+    be scored on passages it was trained on (SQuAD splits by article for this reason)."""
+    shared = set(train.contexts) & set(evaluation.contexts)
+    if shared:
+        i = next(i for i, c in enumerate(evaluation.contexts) if c in shared)
+        raise KbertInputError(
+            f"{len({t for t, c in zip(evaluation.titles, evaluation.contexts) if c in shared})} "
+            f"evaluation article(s) share paragraphs with the training data ({train.source}), "
+            f"first {evaluation.titles[i]!r}: split by article so that no paragraph is in both",
+            source=evaluation.source, field=f"question {evaluation.ids[i]}")
+
+
 def split_by_article(examples: QAExamples, train_articles: int) -> tuple[QAExamples, QAExamples]:
     """The questions of the first `train_articles` articles, and those of the rest: no article
     (so no paragraph) is shared between the two.

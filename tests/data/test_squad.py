@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from kbert.data import read_squad, split_by_article
+from kbert.data import check_disjoint, combine, read_squad, split_by_article
 from kbert.errors import KbertInputError
 
 
@@ -45,6 +45,32 @@ def test_split_never_shares_an_article(shared_data):
     assert not set(train.titles) & set(evaluation.titles)
     assert not set(train.contexts) & set(evaluation.contexts)
     assert len(train) + len(evaluation) == len(squad) == 8582
+
+
+def test_combine_keeps_a_question_repeated_about_the_same_paragraph_once(tmp_path):
+    (tmp_path / "v1").mkdir()
+    v1 = read_squad(squad_file(tmp_path / "v1", [
+        article("Paris", "Jeremy lives in Paris.", qa("a1", "Who lives in Paris?", "Jeremy", 0))]))
+    v2 = read_squad(squad_file(tmp_path, [
+        article("Paris", "Jeremy lives in Paris.", qa("b1", "Who lives in Paris? ", "Jeremy", 0),
+                qa("b2", "Who flies?", impossible=True)),
+        article("Rome", "Anna works in Rome.", qa("b3", "Who lives in Paris?", "Anna", 0))],
+        "v2.0"))
+    both = combine([v1, v2])
+    # b1 repeats a1 (same paragraph, same question); b3 asks it about another paragraph.
+    assert both.ids == ["a1", "b2", "b3"]
+    assert both.titles == ["Paris", "Paris", "Rome"] and both.answers[1] == []
+    assert both.has_unanswerable and both.source == f"{v1.source} + {v2.source}"
+
+
+def test_evaluation_sharing_a_paragraph_with_training_is_refused(shared_data):
+    squad = read_squad(shared_data / "squad_v1.1" / "dev-v1.1-part-a.json")
+    train, evaluation = split_by_article(squad, 30)
+    check_disjoint(train, evaluation)  # An article split is disjoint.
+    with pytest.raises(KbertInputError, match="1 evaluation article\\(s\\) share paragraphs "
+                       "with the training data .*, first 'Kenya'"):
+        check_disjoint(combine([train, squad.select(range(len(squad) - 3, len(squad)))]),
+                       evaluation)
 
 
 @pytest.mark.parametrize("answer, message", [
