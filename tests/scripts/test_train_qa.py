@@ -80,6 +80,7 @@ def test_v1_file_adds_to_the_split_and_evaluation_must_not_share_a_paragraph(tin
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["train_articles"] == ["article 0", "article 1", "article 2", "extra"]
+    assert metrics["train_examples"] == 9 + 2  # 3 articles x 3 questions, then "extra"'s 2.
     assert metrics["eval_articles"] == ["article 3"]
     assert metrics["squad_version"] == "2.0"
 
