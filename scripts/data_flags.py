@@ -59,6 +59,11 @@ def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
     flags.DEFINE_integer("epochs", epochs, "Epochs.")
     flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
     flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
+    flags.DEFINE_float("layer_decay", None, "Layer-wise learning-rate decay, e.g. 0.9: each "
+                       "encoder layer learns at the rate of the one above times this (the head "
+                       "at --learning_rate). Default: one rate for all.")
+    flags.register_validator("layer_decay", lambda v: v is None or 0.0 < v <= 1.0,
+                             "--layer_decay must be in (0, 1].")
     flags.DEFINE_integer("seed", 42, "Random seed.")
     flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
     flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
@@ -67,6 +72,12 @@ def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
                       "interrupted (--noresume starts over).")
     flags.DEFINE_string("model_dir", None, model_dir_help)
     flags.mark_flag_as_required("model_dir")
+
+
+def compile_recipe() -> dict:
+    """The optimizer flags as keyword arguments of `model.compile`."""
+    return dict(learning_rate=FLAGS.learning_rate, warmup_ratio=FLAGS.warmup_ratio,
+                layer_decay=FLAGS.layer_decay)
 
 
 def main_for(run):

@@ -33,6 +33,29 @@ def test_script_writes_model_metrics_and_tensorboard_logs(tiny_preset, tmp_path)
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
 
 
+def test_layer_decay_flag_reaches_the_saved_optimizer(tiny_preset, tmp_path):
+    import kbert
+    from kbert.training.optimizer import LayerwiseAdamW
+
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 4)
+    common = [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
+              "--label_column=label", "--sequence_length=32", "--epochs=1", "--batch_size=4"]
+    refused = run(*common, "--layer_decay=1.5", f"--model_dir={tmp_path / 'bad'}")
+    assert refused.returncode != 0 and "--layer_decay must be in (0, 1]" in refused.stderr
+    assert not (tmp_path / "bad").exists()
+
+    result = run(*common, "--layer_decay=0.5", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    optimizer = kbert.load_model(tmp_path / "run" / "model.keras").optimizer
+    assert isinstance(optimizer, LayerwiseAdamW)
+    # The tiny backbone has 2 layers: the top one learns at half the rate, the bottom at a
+    # quarter, the embeddings at an eighth.
+    assert optimizer.lr_multipliers["transformer_layer_1/"] == 0.5
+    assert optimizer.lr_multipliers["transformer_layer_0/"] == 0.25
+    assert optimizer.lr_multipliers["token_embedding"] == 0.125
+
+
 def test_bad_row_fails_with_one_line_and_leaves_no_model_dir(tiny_preset, tmp_path):
     train = tmp_path / "train.tsv"
     train.write_text("sentence\tlabel\nthe film was great\tpos\n\tneg\n")
