@@ -45,9 +45,9 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
 
     A variable takes the multiplier of the first key found in its path (1.0 if none). Keras's
     AdamW has no per-variable learning rate; scaling gradients instead would do nothing, as
-    Adam's update does not depend on the gradient's scale. Decoupled weight decay keeps the
-    global rate (Keras applies it apart from `update_step`); at 0.01 x the learning rate per
-    step, the difference is far below the updates'.
+    Adam's update does not depend on the gradient's scale. Decoupled weight decay stays at the
+    global rate (Keras applies it outside `update_step`): it shrinks a weight by 0.01 x lr per
+    step, a hundredth of an Adam step (about lr), so leaving it unscaled changes little.
     """
 
     def __init__(self, lr_multipliers: dict[str, float] | None = None, **kwargs):
