@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import kbert
+from kbert.training.optimizer import LayerwiseAdamW
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_classifier.py"
 
@@ -34,9 +37,6 @@ def test_script_writes_model_metrics_and_tensorboard_logs(tiny_preset, tmp_path)
 
 
 def test_layer_decay_flag_reaches_the_saved_optimizer(tiny_preset, tmp_path):
-    import kbert
-    from kbert.training.optimizer import LayerwiseAdamW
-
     train = tmp_path / "train.tsv"
     train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 4)
     common = [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
