@@ -23,6 +23,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from kbert.training.checkpoint import read_state
+
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/kill_and_resume", "Folder for the two runs.")
@@ -53,18 +55,17 @@ def kill_at_random_step(cmd: list[str], model_dir: Path, rng: random.Random) -> 
     interval). Returns the checkpointed step it had passed."""
     target = rng.randrange(EVERY, STEPS - EVERY, EVERY)
     extra = rng.uniform(0.0, 10.0)
-    state = model_dir / "checkpoint" / "latest" / "state.json"
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     while process.poll() is None:
-        if state.exists() and json.loads(state.read_text())["step"] >= target:
+        if (read_state(model_dir / "checkpoint") or {"step": 0})["step"] >= target:
             time.sleep(extra)
             os.kill(process.pid, signal.SIGKILL)
             break
         time.sleep(0.2)
     if process.wait() != -signal.SIGKILL:
         sys.exit("the run ended before it could be killed")
-    return json.loads(state.read_text())["step"]
+    return read_state(model_dir / "checkpoint")["step"]
 
 
 def main(argv):

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from kbert import data, presets  # noqa: E402
-from kbert.errors import KbertInputError, PresetError  # noqa: E402
+from kbert.errors import CheckpointMismatch, KbertInputError, PresetError  # noqa: E402
 from kbert.tasks import (MaskedLM, QuestionAnswerer, Task, TextClassifier,  # noqa: E402
                          TextEmbedder, TextRegressor, TokenClassifier)  # noqa: E402
 
@@ -34,4 +34,4 @@ def load_model(path: str) -> Task:
 
 
 __all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "MaskedLM", "Task", "load_model", "data", "presets",
-           "KbertInputError", "PresetError"]
+           "KbertInputError", "PresetError", "CheckpointMismatch"]

@@ -33,6 +33,11 @@ class PresetError(ValueError):
     """A preset that cannot be resolved or loaded (unknown name, offline, not a BERT model)."""
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint that another run wrote (other data, seed, batch size, epochs or optimizer
+    recipe), so resuming from it would not continue that run."""
+
+
 # How TensorFlow reports a KbertInputError raised inside a tf.data pipeline (a generator such as
 # kbert.data.stream_table's): the message comes back inside an op error, after a traceback.
 _WRAPPED = re.compile(r"KbertInputError: (?P<source>[^\n]*?)(?:, row (?P<row>\d+))?"

@@ -1,4 +1,8 @@
-"""Writing files the user keeps: atomically, so a failed run leaves no half-written artifact."""
+"""Writing files the user keeps: atomically, so a failed run leaves no half-written artifact.
+
+A process killed outright (SIGKILL, out of memory) runs no cleanup; the temporary names carry
+its pid, so the next write of the same path removes what a dead writer left behind.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,33 @@ import json
 import os
 import shutil
 from pathlib import Path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Another user's live process.
+        return True
+    return True
+
+
+def _dead_writers(folder: Path, prefix: str):
+    """Leftovers `<prefix><pid>...` in `folder` whose writer process no longer runs."""
+    for leftover in folder.iterdir():
+        if not leftover.name.startswith(prefix):
+            continue
+        pid = leftover.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            yield leftover
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 @contextlib.contextmanager
@@ -20,13 +51,15 @@ def atomic_path(path: str | Path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in _dead_writers(path.parent, f".{path.stem}.partial-"):
+        _remove(leftover)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
-            tmp.unlink()
+            _remove(tmp)
 
 
 @contextlib.contextmanager
@@ -37,9 +70,19 @@ def atomic_directory(path: str | Path):
     Example:
     >>> with atomic_directory("out/saved_model") as tmp:
     ...     archive.write_out(str(tmp))
+
+    The swap is two renames (POSIX has no atomic exchange of directories): if the writer dies
+    between them, the next write of `path` first puts the previous directory back.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in _dead_writers(path.parent, f".{path.name}.old-"):
+        if not path.exists():
+            os.replace(leftover, path)  # Killed mid-swap: the previous directory returns.
+        else:
+            _remove(leftover)
+    for leftover in _dead_writers(path.parent, f".{path.name}.partial-"):
+        _remove(leftover)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:

@@ -87,6 +87,7 @@ def main_for(run):
         del argv
         try:
             run()
-        except (kbert.KbertInputError, kbert.PresetError, TrainingDiverged) as error:
+        except (kbert.KbertInputError, kbert.PresetError, kbert.CheckpointMismatch,
+                TrainingDiverged) as error:
             sys.exit(f"error: {error}")
     return main

@@ -38,6 +38,25 @@ def as_examples(x: Any, y: Any = None, *, name: str = "x") -> TextExamples:
     return examples
 
 
+def split_xy(data: Any, name: str = "validation_data") -> tuple[Any, Any]:
+    """(x, y) of labelled data given as Keras's `validation_data`: a tuple is always (x, y),
+    anything else (labelled `kbert.data` examples, SQuAD records) is x with its own labels.
+
+    Example:
+    >>> split_xy((["good", "bad"], ["pos", "neg"]))
+    (['good', 'bad'], ['pos', 'neg'])
+
+    Only labelled arguments are read this way: `predict` and `evaluate` never unpack, so a
+    tuple of two (text_a, text_b) pairs stays two pairs there.
+    """
+    if isinstance(data, tuple):
+        if len(data) != 2:
+            raise KbertInputError(f"expected (x, y), got a tuple of {len(data)}; pass unlabelled "
+                                  "inputs as a list", source=name)
+        return data
+    return data, None
+
+
 def _from_python(x: Any, y: Any, name: str) -> TextExamples:
     if isinstance(x, (str, bytes)):
         raise KbertInputError("expected a list of texts, got a single string; wrap it in a list",

@@ -102,18 +102,26 @@ def steps_per_epoch(encoded: EncodedTexts, bucket_lengths: list[int], batch_size
 
 def training_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, targets, batch_size: int,
                      *, shuffle: bool = True, seed: int = 0, group_by_length: bool = True,
-                     epochs: int = 1, start_step: int = 0) -> tf.data.Dataset:
-    """Batches for `fit`: every batch of `epochs` epochs (`plan_batches`), from global step
-    `start_step` on, each padded to its length bucket. Its cardinality is the number of steps
-    left, so progress bars and learning-rate schedules know it up front.
+                     epochs: int = 1, start_step: int = 0,
+                     steps: int | None = None) -> tf.data.Dataset:
+    """Batches for `fit`: the batch plans of data epochs 0, 1, 2... (`plan_batches`) one after
+    the other, from global step `start_step` on, `steps` of them (default: to the end of
+    `epochs` data epochs), each padded to its length bucket. Its cardinality is the number of
+    steps, so progress bars and learning-rate schedules know it up front.
+
+    Example:
+    >>> training_batches(pre, encoded, targets, 32, seed=0, epochs=3).cardinality()
     """
-    plans = [plan_batches(encoded.lengths, preprocessor.bucket_lengths, batch_size, seed=seed,
-                          epoch=e, shuffle=shuffle, group_by_length=group_by_length)
-             for e in range(epochs)]
-    batches = [b for plan in plans for b in plan][start_step:]
-    if not batches:
-        raise ValueError(f"start_step={start_step} is past the last of "
-                         f"{sum(len(p) for p in plans)} steps.")
+    per_epoch = steps_per_epoch(encoded, preprocessor.bucket_lengths, batch_size, group_by_length)
+    end = start_step + steps if steps is not None else per_epoch * epochs
+    if start_step >= end:
+        raise ValueError(f"start_step={start_step} is past the last of {end} steps.")
+    batches = []
+    for epoch in range(start_step // per_epoch, (end - 1) // per_epoch + 1):
+        plan = plan_batches(encoded.lengths, preprocessor.bucket_lengths, batch_size, seed=seed,
+                            epoch=epoch, shuffle=shuffle, group_by_length=group_by_length)
+        first = epoch * per_epoch
+        batches += plan[max(start_step - first, 0):end - first]
     indices = tf.RaggedTensor.from_row_lengths(np.concatenate(batches).astype(np.int64),
                                                [len(b) for b in batches])
     token_ids, segment_ids = encoded.token_ids, encoded.segment_ids
@@ -160,13 +168,18 @@ def _rows_of(encoded: EncodedTexts, targets: np.ndarray | None):
 
 
 def streaming_batches(preprocessor: TextPreprocessor, dataset: tf.data.Dataset, batch_size: int,
-                      *, group_by_length: bool = True) -> tf.data.Dataset:
+                      *, group_by_length: bool = True, shuffle_buffer: int = 0,
+                      seed: int | None = None) -> tf.data.Dataset:
     """Batches from a `tf.data.Dataset` of (text, label) or ((text_a, text_b), label) elements,
-    batched or not; for data that does not fit in memory. Labels must already be numeric."""
+    batched or not; for data that does not fit in memory. Labels must already be numeric.
+    `shuffle_buffer` > 0 shuffles the rows through a buffer of that many (anew every epoch,
+    in an order fixed by `seed`)."""
     x_spec = dataset.element_spec[0]
     first = x_spec[0] if isinstance(x_spec, (tuple, list)) else x_spec
     if first.shape.rank == 1:
         dataset = dataset.unbatch()
+    if shuffle_buffer > 0:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def encode_batch(x, y):
         segments = list(x) if isinstance(x, (tuple, list)) else [x]

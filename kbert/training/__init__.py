@@ -2,6 +2,7 @@
 callbacks, and the run loop the scripts share. Imports no task module."""
 
 from kbert.training.callbacks import EvaluationCallback
-from kbert.training.optimizer import WarmupLinearDecay, bert_adamw
+from kbert.training.loop import FitOptions
+from kbert.training.optimizer import WarmupLinearDecay, bert_adamw, plan_schedule
 
-__all__ = ["EvaluationCallback", "WarmupLinearDecay", "bert_adamw"]
+__all__ = ["EvaluationCallback", "FitOptions", "WarmupLinearDecay", "bert_adamw", "plan_schedule"]

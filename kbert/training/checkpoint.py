@@ -11,36 +11,113 @@ the same averages as one that ran through.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 from absl import logging
 
-from kbert.files import atomic_directory, write_json
+from kbert.errors import CheckpointMismatch
+from kbert.files import write_json
 
-LATEST = "latest"
+POINTER = "checkpoint.json"  # Names the newest complete checkpoint folder.
+_STEP_DIR = "step-{:09d}"
+LEGACY_LATEST = "latest"  # Where checkpoints were kept before the pointer file.
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def latest_directory(directory: str | Path) -> Path | None:
+    """The folder of the newest complete checkpoint in `directory`, or None if there is none.
+
+    A checkpoint is written whole under a new name, and only then does the pointer file name it
+    (one atomic rename), so a crash at any moment leaves the previous checkpoint in force."""
+    directory = Path(directory)
+    pointer = directory / POINTER
+    if pointer.is_file():
+        latest = directory / json.loads(pointer.read_text())["latest"]
+        return latest if (latest / "state.json").is_file() else None
+    legacy = directory / LEGACY_LATEST
+    return legacy if (legacy / "state.json").is_file() else None
+
+
 def read_state(directory: str | Path) -> dict | None:
-    """The run state of the checkpoint in `directory`, or None if there is none."""
-    path = Path(directory) / LATEST / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The run state of the checkpoint in `directory`, or None if there is none. Safe to call
+    while a run writes there (a folder replaced under the reader is read again)."""
+    for _ in range(5):
+        latest = latest_directory(directory)
+        if latest is None:
+            return None
+        try:
+            return json.loads((latest / "state.json").read_text())
+        except FileNotFoundError:
+            continue  # Replaced by a newer checkpoint between the two reads.
+    return None
+
+
+# What a resumed run must share with the run that wrote the checkpoint, and how to name it.
+IDENTITY = {"data": "the training data (its texts, labels or order)", "examples": "examples",
+            "seed": "seed", "batch_size": "batch size", "epochs": "epochs",
+            "steps_per_epoch": "steps per epoch", "shuffle": "shuffle",
+            "group_by_length": "group_by_length", "initial_epoch": "initial epoch",
+            "optimizer": "optimizer recipe (learning rate, warmup, weight decay, clipping, "
+                         "layer decay)"}
+
+
+def check_same_run(saved: dict, identity: dict, directory: str | Path) -> None:
+    """Refuses to resume from a checkpoint that another run wrote, naming what differs.
+
+    Example:
+    >>> check_same_run(read_state("ckpt"), {**identity, "seed": 8}, "ckpt")
+    CheckpointMismatch: the checkpoint in ckpt is from another run: seed 7 there, 8 here; ...
+    """
+    differences = []
+    for key, what in IDENTITY.items():
+        theirs, ours = saved.get(key), identity.get(key)
+        if theirs == ours:
+            continue
+        if key == "optimizer" and isinstance(theirs, dict) and isinstance(ours, dict):
+            keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            changed = [f"{k} {theirs.get(k)} there, {ours.get(k)} here" for k in keys]
+            differences.append("optimizer " + ", ".join(changed))
+        elif key == "data":
+            differences.append(what)
+        else:
+            differences.append(f"{what} {theirs} there, {ours} here")
+    if differences:
+        raise CheckpointMismatch(
+            f"the checkpoint in {directory} is from another run: {'; '.join(differences)} "
+            "differ. Remove it to start over (scripts: --noresume), or resume with the same "
+            "data and options.")
+
+
+def data_fingerprint(encoded, targets) -> str:
+    """A digest of the tokenized examples and their targets, in order."""
+    digest = hashlib.sha256()
+    for tensor in (encoded.token_ids, encoded.segment_ids, targets):
+        if tensor is None:
+            continue
+        if hasattr(tensor, "flat_values"):  # Ragged: the values and where each row ends.
+            digest.update(np.asarray(tensor.row_splits).tobytes())
+            tensor = tensor.flat_values
+        digest.update(np.ascontiguousarray(np.asarray(tensor)).tobytes())
+    return digest.hexdigest()
 
 
 def restore(model, directory: str | Path) -> dict | None:
     """Loads the checkpoint in `directory` into `model` (weights and optimizer state) and returns
     its run state, or None if there is none. The optimizer must be the run's (compiled)."""
-    state = read_state(directory)
-    if state is None:
+    latest = latest_directory(directory)
+    if latest is None:
         return None
-    latest = Path(directory) / LATEST
+    state = json.loads((latest / "state.json").read_text())
     model.load_weights(str(latest / "model.weights.h5"))
     optimizer = model.optimizer
     if not optimizer.built:
@@ -48,9 +125,10 @@ def restore(model, directory: str | Path) -> dict | None:
     with np.load(latest / "optimizer.npz") as saved:
         values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     if len(values) != len(optimizer.variables):
-        raise ValueError(f"the checkpoint in {latest} has {len(values)} optimizer variables, the "
-                         f"model {len(optimizer.variables)}: it comes from another model or "
-                         "fine-tuning mode; remove it to start over.")
+        raise CheckpointMismatch(
+            f"the checkpoint in {latest} has {len(values)} optimizer variables, the model "
+            f"{len(optimizer.variables)}: it comes from another model or fine-tuning mode; "
+            "remove it to start over (scripts: --noresume).")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
     with np.load(latest / "random.npz") as saved:  # By position: generator names are global.
@@ -62,8 +140,9 @@ def restore(model, directory: str | Path) -> dict | None:
 
 def saved_metric_states(directory: str | Path) -> list[np.ndarray] | None:
     """The training metrics' variables as the checkpoint in `directory` saved them."""
-    path = Path(directory) / LATEST / "metrics.npz"
-    if not path.is_file():
+    latest = latest_directory(directory)
+    path = latest / "metrics.npz" if latest else None
+    if path is None or not path.is_file():
         return None
     with np.load(path) as saved:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
@@ -102,8 +181,11 @@ def _random_states(model) -> list:
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
-    """Saves a checkpoint into `directory/latest` every `every` steps and at the end of every
-    epoch, atomically (a crash while saving leaves the previous checkpoint).
+    """Saves a checkpoint into `directory` every `every` steps and at the end of every epoch,
+    atomically: each is written whole into a new `step-N` folder, then the pointer file
+    `checkpoint.json` is switched to it in one rename, then older folders are removed. A crash
+    at any moment leaves the previous checkpoint in force; folders a killed run left half
+    written are removed when the next run starts.
 
     Example:
     >>> model.fit(x, y, checkpoint_dir="runs/sst2/checkpoint", checkpoint_every=500)
@@ -113,8 +195,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.directory, self.every = Path(directory), max(int(every), 1)
         self.state = state  # seed, steps_per_epoch, epochs, epoch_logs...
-        self.first_step = first_step  # Global step at which this fit's optimizer started.
+        self.first_step = first_step  # The global step at optimizer iteration 0.
         self.last_saved = None
+        _remove_unreferenced(self.directory)
 
     def global_step(self) -> int:
         return self.first_step + int(self.model.optimizer.iterations.numpy())
@@ -132,15 +215,37 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         step = self.global_step()
         if step == self.last_saved and not force:
             return
-        with atomic_directory(self.directory / LATEST) as tmp:
-            tmp.mkdir(parents=True)
-            self.model.save_weights(str(tmp / "model.weights.h5"))
-            np.savez(tmp / "optimizer.npz", *[v.numpy() for v in self.model.optimizer.variables])
-            np.savez(tmp / "random.npz", *[v.numpy() for v in _random_states(self.model)])
-            np.savez(tmp / "metrics.npz", *[np.asarray(v.numpy()) for v in
-                                            _metric_states(self.model)])
-            write_json(tmp / "state.json", {**self.state, "step": step})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".partial-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        self.model.save_weights(str(tmp / "model.weights.h5"))
+        np.savez(tmp / "optimizer.npz", *[v.numpy() for v in self.model.optimizer.variables])
+        np.savez(tmp / "random.npz", *[v.numpy() for v in _random_states(self.model)])
+        np.savez(tmp / "metrics.npz", *[np.asarray(v.numpy()) for v in
+                                        _metric_states(self.model)])
+        write_json(tmp / "state.json", {**self.state, "step": step})
+        name = _STEP_DIR.format(step)
+        if (self.directory / name).exists():  # The epoch-end save of a step saved just before.
+            shutil.rmtree(self.directory / name)
+        os.replace(tmp, self.directory / name)
+        write_json(self.directory / POINTER, {"latest": name})  # The commit point.
+        _remove_unreferenced(self.directory)
         self.last_saved = step
+
+
+def _remove_unreferenced(directory: Path) -> None:
+    """Removes checkpoint folders the pointer does not name: older checkpoints, and partial ones
+    a killed run left behind."""
+    if not directory.is_dir():
+        return
+    latest = latest_directory(directory)
+    for path in directory.iterdir():
+        if path.is_dir() and path != latest and (path.name.startswith(".partial-") or
+                                                 path.name.startswith("step-") or
+                                                 path.name == LEGACY_LATEST):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -163,7 +268,7 @@ class StopOnNaN(keras.callbacks.Callback):
         kept = ("no checkpoint was written" if self.checkpoint is None
                 or self.checkpoint.last_saved is None else
                 f"the last good checkpoint (step {self.checkpoint.last_saved}) is in "
-                f"{self.checkpoint.directory / LATEST}")
+                f"{self.checkpoint.directory / _STEP_DIR.format(self.checkpoint.last_saved)}")
         raise TrainingDiverged(f"the loss became {float(loss)} at step {step} (epoch "
                                f"{self.epoch + 1}, batch {batch + 1}); {kept}. Lower the learning "
                                "rate or check the inputs.")

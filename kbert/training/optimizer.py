@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 from keras import ops
 
@@ -12,19 +14,50 @@ NO_DECAY = ["bias", "gamma", "beta"]
 @keras.saving.register_keras_serializable(package="kbert")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Rises linearly from 0 to `peak` over `warmup_steps`, then falls linearly to 0 at
-    `total_steps`.
+    `total_steps`, counted from optimizer step `start_step`.
 
     Example:
     >>> s = WarmupLinearDecay(peak=1e-4, total_steps=100, warmup_steps=10)
     >>> [round(float(s(i)), 6) for i in (0, 5, 10, 55, 100)]
     [0.0, 5e-05, 0.0001, 5e-05, 0.0]
+
+    `replan=True` marks the schedule of `Task.compile()`'s recipe: each `fit` plans it anew
+    over that call's steps (`planned`), from the optimizer step where the call begins, so a
+    second `fit`, or one on a loaded model, warms up and decays again instead of running at
+    the end of an old plan (learning rate 0). Until a `fit` has planned it (`total_steps=None`:
+    `train_on_batch` or a custom loop right after `compile()`), it holds at `peak`.
     """
 
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
+    def __init__(self, peak: float, total_steps: int | None, warmup_steps: int = 0,
+                 start_step: int = 0, warmup_ratio: float | None = None, replan: bool = False):
+        self.peak = float(peak)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.warmup_steps, self.start_step = int(warmup_steps), int(start_step)
+        # The ratio a re-plan keeps (a schedule saved before it was recorded infers it).
+        self.warmup_ratio = float(warmup_ratio if warmup_ratio is not None else
+                                  self.warmup_steps / max(self.total_steps or 1, 1))
+        self.replan = bool(replan)
+
+    def planned(self, start_step: int, total_steps: int) -> "WarmupLinearDecay":
+        """The same recipe over `total_steps` optimizer steps from `start_step`.
+
+        Example:
+        >>> WarmupLinearDecay(1e-4, None, warmup_ratio=0.1, replan=True).planned(500, 100)(510)
+        0.0001
+        """
+        total_steps = max(int(total_steps), 1)
+        return WarmupLinearDecay(self.peak, total_steps, round(self.warmup_ratio * total_steps),
+                                 start_step, self.warmup_ratio, self.replan)
+
+    def recipe(self) -> dict:
+        """What the schedule is, apart from where a fit placed it (for resume checks)."""
+        return {"peak": self.peak, "warmup_ratio": round(self.warmup_ratio, 6),
+                "replan": self.replan}
 
     def __call__(self, step):
-        step = ops.cast(step, "float32")
+        if self.total_steps is None:
+            return ops.convert_to_tensor(self.peak, "float32")
+        step = ops.cast(step, "float32") - float(self.start_step)
         warmup = ops.cast(max(self.warmup_steps, 1), "float32")
         decay = ops.cast(max(self.total_steps - self.warmup_steps, 1), "float32")
         rising = self.peak * step / warmup
@@ -33,7 +66,13 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps}
+                "warmup_steps": self.warmup_steps, "start_step": self.start_step,
+                "warmup_ratio": self.warmup_ratio, "replan": self.replan}
+
+    @classmethod
+    def from_config(cls, config):
+        # Saved before `replan` existed, every kbert schedule was the one fit planned.
+        return cls(**{"replan": True, **config})
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -87,19 +126,64 @@ def layer_decay_multipliers(backbone, decay: float) -> dict[str, float]:
     return multipliers
 
 
-def bert_adamw(learning_rate: float, total_steps: int, warmup_ratio: float = 0.1,
+def bert_adamw(learning_rate: float, total_steps: int | None = None, warmup_ratio: float = 0.1,
                weight_decay: float = 0.01, clipnorm: float | None = 1.0,
-               lr_multipliers: dict[str, float] | None = None) -> keras.optimizers.AdamW:
+               lr_multipliers: dict[str, float] | None = None,
+               replan: bool = False) -> keras.optimizers.AdamW:
     """AdamW with BERT's schedule, weight decay and gradient clipping (and, given
     `lr_multipliers`, per-layer learning rates).
 
     Example:
     >>> opt = bert_adamw(5e-5, total_steps=1000)      # 100 warmup steps, decay to 0 at 1000
+
+    `replan=True` (what `Task.compile()` uses) lets every `fit` plan the schedule over its own
+    steps; `total_steps=None` leaves it unplanned until then (see `WarmupLinearDecay`).
     """
-    schedule = WarmupLinearDecay(learning_rate, total_steps, round(warmup_ratio * total_steps))
+    schedule = WarmupLinearDecay(learning_rate, total_steps,
+                                 round(warmup_ratio * (total_steps or 0)),
+                                 warmup_ratio=warmup_ratio, replan=replan)
     kwargs = dict(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999,
                   epsilon=1e-6, global_clipnorm=clipnorm)
     optimizer = (LayerwiseAdamW(lr_multipliers=lr_multipliers, **kwargs) if lr_multipliers
                  else keras.optimizers.AdamW(**kwargs))
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer
+
+
+def inner_optimizer(optimizer):
+    """The optimizer that holds the schedule and steps (inside a LossScaleOptimizer, if any)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def replanned_schedule(optimizer) -> bool:
+    """Whether `optimizer` runs a schedule that each `fit` plans (`Task.compile()`'s recipe)."""
+    schedule = inner_optimizer(optimizer)._learning_rate
+    return isinstance(schedule, WarmupLinearDecay) and schedule.replan
+
+
+def plan_schedule(optimizer, total_steps: int, start_step: int | None = None) -> bool:
+    """Plans a `replan` schedule over `total_steps` optimizer steps from `start_step` (default:
+    the optimizer's current step); returns whether it did (an optimizer or schedule of the
+    user's own is left alone).
+
+    Example:
+    >>> plan_schedule(model.optimizer, total_steps=300)    # what each Task.fit does first
+    True
+    """
+    if not replanned_schedule(optimizer):
+        return False
+    inner = inner_optimizer(optimizer)
+    start = int(inner.iterations.numpy()) if start_step is None else int(start_step)
+    inner.learning_rate = inner._learning_rate.planned(start, total_steps)
+    return True
+
+
+def optimizer_recipe(optimizer) -> dict:
+    """The optimizer's settings as plain JSON values, without where a fit placed the schedule:
+    what a resumed run must share with the run that wrote the checkpoint."""
+    inner = inner_optimizer(optimizer)
+    config = {k: v for k, v in inner.get_config().items() if k != "name"}
+    if isinstance(inner._learning_rate, WarmupLinearDecay):
+        config["learning_rate"] = inner._learning_rate.recipe()
+    config["class"] = type(inner).__name__
+    return json.loads(json.dumps(config, default=str))

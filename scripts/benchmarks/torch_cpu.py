@@ -145,8 +145,9 @@ def step_times(args: dict) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
         model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
                                                  sequence_length=max(args["lengths"]))
-        model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
-        model._compile_for(1000, 1)  # Plans the default schedule, as fit does before its steps.
+        # Planned over 1,000 steps, as fit plans the schedule before its steps.
+        model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
+                      total_steps=1000)
         for length in args["lengths"]:
             x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
                  "padding_mask": np.ones((batch, length), "int32"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import kbert
+from kbert.training.checkpoint import read_state
 from kbert.training.optimizer import LayerwiseAdamW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,10 +95,9 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
     command = [sys.executable, str(SCRIPT), *common, f"--model_dir={model_dir}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    state = model_dir / "checkpoint" / "latest" / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
-        step = json.loads(state.read_text())["step"] if state.exists() else 0
+        step = (read_state(model_dir / "checkpoint") or {"step": 0})["step"]
         if step >= 50 and step % 4:  # a checkpoint in the middle of an epoch (4 steps each)
             os.kill(process.pid, signal.SIGKILL)
             break
