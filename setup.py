@@ -22,6 +22,13 @@ setup(
         "keras-hub==0.32.0",
         "safetensors>=0.4",  # KerasHub's Hugging Face checkpoint converter needs it.
         "tf-models-official==2.20.0",
+        # kbert.export imports both: LiteRT's interpreter (verify, the on-device pipelines) and
+        # flatbuffers (rewriting a .tflite's metadata). TensorFlow 2.20 needs flatbuffers>=24.3.25
+        # itself but does not bring ai-edge-litert (only tf-models-official asks for it, >=1.0.1);
+        # 2.3.0 is the version tested here.
+        "ai-edge-litert>=2.3,<3",
+        "flatbuffers>=24.3.25",
+        "matplotlib>=3.7",  # The export report's chart (kbert.export.report).
         "datasets>=4.0",
         "absl-py>=1.2",
         "scikit-learn>=1.3",
@@ -34,7 +41,8 @@ setup(
     # the README shows: the package declares sentence-transformers (and so PyTorch) as a
     # dependency it does not need here.
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "jax==0.10.2"],
+        # pytest-xdist: the suite runs on every core (4 at most: each worker loads TensorFlow).
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "jax==0.10.2"],
         # scripts/benchmark.py's comparisons (--what=torch, --what=latency, --what=memory):
         # never needed by kbert itself. torch 2.13.0 is the CPU build (see BENCHMARKS.md).
         "bench": ["torch==2.13.0", "transformers>=4.50", "onnxruntime>=1.20", "tf2onnx>=1.16",

@@ -1,7 +1,9 @@
 """Stage 5 of the pipeline: trained task models to artifacts servers and phones run as they are.
 
 Installed as `kbert.export` (the folder sits at the top of the repository, as the pipeline's
-last stage). It may import `kbert.tasks`; no earlier stage imports it.
+last stage). It may import `kbert.tasks`; no earlier stage imports it. What each task exports
+(outputs, labels, MediaPipe task, on-device check) is the task's own declaration,
+`model.export_spec()` (`kbert.tasks.exports.ExportSpec`), which everything here reads.
 
 Example:
 >>> from kbert import export
@@ -16,10 +18,12 @@ from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger, split_words
 from kbert.export.saved_model import to_saved_model
 from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
-from kbert.export.verify import (verify, verify_embedder, verify_question_answerer,
-                                 verify_saved_model, verify_tagger)
+from kbert.export.verify import (keras_outputs, verify, verify_embedder,
+                                 verify_question_answerer, verify_saved_model, verify_tagger,
+                                 verify_texts)
 
 __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verify_tagger",
-           "tflite_ops", "device_features", "ExportError", "QUANTIZATIONS", "write_metadata",
-           "read_metadata", "packed_files", "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
+           "verify_texts", "keras_outputs", "tflite_ops", "device_features", "ExportError",
+           "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files",
+           "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
            "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder"]

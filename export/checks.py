@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from tensorflow.lite.python import schema_py_generated as schema
 
+# Declared with the tasks (a task without a meaningful export raises it from export_spec, and
+# tasks never import kbert.export); raised here too.
+from kbert.tasks.exports import ExportError
+
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
                   if not name.startswith("_")}
 # Ops that mean the weights were not frozen into the file.
 RESOURCE_VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
 
-
-class ExportError(ValueError):
-    """An export that would not run on device as it is (Flex ops, unfrozen weights...)."""
+__all__ = ["ExportError", "tflite_ops", "check_deployable"]
 
 
 def tflite_ops(content: bytes) -> list[str]:

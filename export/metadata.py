@@ -36,9 +36,6 @@ METADATA_NAME = "TFLITE_METADATA"  # The model metadata entry the official popul
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "labels.txt"
 INPUT_NAMES = ("ids", "mask", "segment_ids")
-# A task's output role -> the output tensors its .tflite has (kbert.export.to_tflite).
-_EXPORTED_OUTPUTS = {"probability": ["probability"], "score": ["score"], "logits": ["logits"],
-                     "span_logits": ["end_logits", "start_logits"], "embedding": ["embedding"]}
 
 _VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 _INSTALL_HINT = ("Writing TFLite metadata uses MediaPipe's metadata writer: "
@@ -328,81 +325,54 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     ('ids', 'probability', ['negative', 'positive'])
     >>> # Android / Python: mediapipe.tasks.python.text.TextClassifier loads out/model.tflite.
 
-    What is embedded: the model's name, description and version; input tensors named `ids`,
-    `mask`, `segment_ids` in the order of the model's own input tensors; a `BertTokenizerOptions`
-    input process unit whose vocabulary is the packed file `vocab.txt`; the output named after
-    its role (`probability` with the packed `labels.txt`, one label per line, for a classifier;
-    `score` for a regressor). The .tflite is rewritten atomically (both files are complete
-    before either replaces anything); the graph and weights are unchanged. Writing again
-    replaces the earlier metadata. `json_path` defaults to `metadata.json` in the .tflite's
-    folder (pass another name when several exports share a folder). Returns its content.
+    What is embedded, from the task's declaration (`model.export_spec()`): the model's name,
+    description and version; input tensors named `ids`, `mask`, `segment_ids` in the order of
+    the model's own input tensors; a `BertTokenizerOptions` input process unit whose vocabulary
+    is the packed file `vocab.txt`; each output under its name, the labelled one (a classifier's
+    `probability`, a tagger's `logits`) with the packed `labels.txt`, one label per line. The
+    .tflite is rewritten atomically (both files are complete before either replaces anything);
+    the graph and weights are unchanged. Writing again replaces the earlier metadata.
+    `json_path` defaults to `metadata.json` in the .tflite's folder (pass another name when
+    several exports share a folder); it also holds the task's settings (decoding settings, a
+    classifier's threshold...) and which MediaPipe task runs the file. Returns its content.
 
-    MediaPipe's TextClassifier lowercases the text and sets every segment id to 0: a cased or a
-    pair model still gets its metadata, with a warning that MediaPipe cannot run it faithfully
-    (feed it through the interpreter with kbert's preprocessing instead).
+    A model MediaPipe cannot run faithfully (cased, text pairs, a tagger or question answerer)
+    still gets its metadata, with a warning saying why (feed it through the interpreter with
+    kbert's preprocessing instead). A task with nothing to export (`kbert.MaskedLM`) raises
+    `ExportError`.
     """
+    spec = model.export_spec()
     tflite_path = Path(tflite_path)
-    role = getattr(model, "output_name", None)
-    expected = _EXPORTED_OUTPUTS.get(role)
-    if expected is None:
-        raise ValueError(f"write_metadata covers text classifiers, regressors, taggers and "
-                         f"question answerers (outputs {sorted(_EXPORTED_OUTPUTS)}); "
-                         f"{type(model).__name__} has output {role!r}.")
     if not tflite_path.is_file():
         raise ValueError(f"{tflite_path} does not exist; write it with kbert.export.to_tflite.")
     content = tflite_path.read_bytes()
     inputs, outputs = _model_inputs_outputs(content, str(tflite_path))
     content = _without_packed_files(content)
     if sorted(t["name"] for t in inputs) != sorted(INPUT_NAMES) or \
-            sorted(t["name"] for t in outputs) != sorted(expected):
+            sorted(t["name"] for t in outputs) != sorted(spec.output_names):
         raise ValueError(f"{tflite_path} has inputs {[t['name'] for t in inputs]} and outputs "
                          f"{[t['name'] for t in outputs]}; expected {list(INPUT_NAMES)} and "
-                         f"{expected} as kbert.export.to_tflite writes for {type(model).__name__}.")
-    labels = list(getattr(model, "labels", None) or []) if role in ("probability", "logits") else []
-    if labels and outputs[0]["shape"][-1] != len(labels):
-        raise ValueError(f"{tflite_path} outputs {outputs[0]['shape'][-1]} scores but the "
-                         f"model has {len(labels)} labels; is it the model that was exported?")
+                         f"{list(spec.output_names)} as kbert.export.to_tflite writes for "
+                         f"{type(model).__name__}.")
+    labels = list(spec.labels)
+    if labels:
+        (labelled,) = [t for t in outputs if t["name"] == spec.labelled_output]
+        if labelled["shape"][-1] != len(labels):
+            raise ValueError(f"{tflite_path} outputs {labelled['shape'][-1]} scores but the "
+                             f"model has {len(labels)} labels; is it the model that was exported?")
     tokenizer = model.preprocessor.tokenizer
     vocabulary = list(tokenizer.get_vocabulary())
     if len(vocabulary) != model.backbone.vocabulary_size:
         raise ValueError(f"the tokenizer's vocabulary has {len(vocabulary)} tokens but the encoder "
                          f"embeds {model.backbone.vocabulary_size}: the tokenizer comes from "
                          "another preset, and on-device token ids would be wrong.")
-    lowercase = bool(getattr(tokenizer, "lowercase", False))
-    pair = bool(getattr(model, "pair_inputs", False))
-    faithful = lowercase and not pair and role in ("probability", "embedding")
-    if not faithful and role in ("probability", "score", "embedding"):
+    if spec.mediapipe is None:
         logging.warning(
-            "%s: MediaPipe's TextClassifier lowercases the text and gives every token segment id "
-            "0; this model is %s, so MediaPipe cannot run it faithfully. The metadata is written "
-            "anyway; on device, feed ids/mask/segment_ids from kbert's preprocessing through the "
-            "interpreter.", tflite_path,
-            " and ".join(what for what, bad in (("cased", not lowercase),
-                                                ("a text-pair model", pair)) if bad))
-    kind = {"probability": "classifier", "score": "regressor", "logits": "tagger",
-            "span_logits": "question_answerer", "embedding": "embedder"}[role]
+            "%s: MediaPipe cannot run this %s faithfully: %s. The metadata is written anyway; on "
+            "device, feed ids/mask/segment_ids from kbert's preprocessing through the "
+            "interpreter.", tflite_path, type(model).__name__, spec.mediapipe_note)
     name = name or model.name
-    if description is None:
-        if role == "probability":
-            description = (f"{'Multi-label' if model.multi_label else 'Single-label'} text "
-                           f"classifier over {len(labels)} labels; the output holds one "
-                           f"{'sigmoid' if model.multi_label else 'softmax'} probability per "
-                           "label. Exported by kbert.")
-        elif role == "embedding":
-            description = ("Text embedder: the output is one vector per text"
-                           f"{' (L2-normalized)' if getattr(model, 'normalize', False) else ''}. "
-                           "Exported by kbert.")
-        elif role == "span_logits":
-            description = ("Extractive question answerer (BERT QA convention): ids, mask and "
-                           "segment_ids hold [CLS] question [SEP] context [SEP]; start_logits "
-                           "and end_logits score each token as the answer's first and last. "
-                           "Exported by kbert.")
-        elif role == "logits":
-            description = (f"Word tagger over {len(labels)} labels; the output holds per-token "
-                           "logits [1, length, labels]; a word's label is read at its first "
-                           "sub-token. Exported by kbert.")
-        else:
-            description = "Text regressor; the output holds the predicted score. Exported by kbert."
+    description = spec.description if description is None else description
 
     metadata_info, metadata_writer = _mediapipe_writer()
     with tempfile.TemporaryDirectory() as tmp:
@@ -417,39 +387,29 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         writer.add_bert_text_input(metadata_writer.BertTokenizer(str(vocab_path)),
                                    ids_name=by_role["ids"], mask_name=by_role["mask"],
                                    segment_name=by_role["segment_ids"])
-        if role == "embedding":
-            writer.add_feature_output(name=role, description="The text's embedding vector.")
-        elif role == "span_logits":
-            for tensor in outputs:  # In the model's output order.
-                writer.add_feature_output(
-                    name=tensor["name"], description=f"Per-token {tensor['name'].replace('_', ' ')}"
-                                                     " over the [1, L] input tokens.")
-        elif role == "logits":
-            _text_lines(labels, "labels")
-            writer.add_classification_output(
-                metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE), name=role,
-                description="Per-token logits over the labels of labels.txt (last axis).")
-        elif role == "probability":
-            _text_lines(labels, "labels")  # Fails before writing on a label with a line break.
-            writer.add_classification_output(
-                metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE),
-                name=role, description="Probability of each label, in the order of labels.txt.")
-        else:
-            writer.add_feature_output(name=role, description="The predicted score.")
+        for tensor in outputs:  # In the model's output order.
+            role = tensor["name"]
+            if role == spec.labelled_output:
+                _text_lines(labels, "labels")  # Fails before writing on a label with a line break.
+                writer.add_classification_output(
+                    metadata_writer.Labels().add(labels, exported_filename=LABELS_FILE),
+                    name=role, description=spec.output_descriptions[role])
+            else:
+                writer.add_feature_output(name=role, description=spec.output_descriptions[role])
         populated, official_json = writer.populate()
         del writer  # Its temporary label files go with it.
 
     json_path = Path(json_path) if json_path else tflite_path.with_name("metadata.json")
+    lowercase = bool(getattr(tokenizer, "lowercase", False))
     with atomic_path(tflite_path) as tmp_model, atomic_path(json_path) as tmp_json:
         Path(tmp_model).write_bytes(populated)
         info = read_metadata(tmp_model)
-        info.update({"file": tflite_path.name, "task": kind, "multi_label": bool(
-            getattr(model, "multi_label", False)) if role == "probability" else None,
-            "lowercase": lowercase, "pair_inputs": pair,
-            f"mediapipe_text_{'embedder' if role == 'embedding' else 'classifier'}": faithful,
-            "tflite_metadata": json.loads(official_json)})
+        info.update({"file": tflite_path.name, "task": spec.task, "lowercase": lowercase,
+                     "pair_inputs": bool(model.pair_inputs), "mediapipe": spec.mediapipe,
+                     "mediapipe_note": spec.mediapipe_note, "settings": dict(spec.settings),
+                     "tflite_metadata": json.loads(official_json)})
         Path(tmp_json).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     logging.info("wrote TFLite metadata into %s (%s, %d wordpieces%s, min parser %s) and %s",
-                 tflite_path, kind, len(vocabulary),
+                 tflite_path, spec.task, len(vocabulary),
                  f", {len(labels)} labels" if labels else "", info["min_parser_version"], json_path)
     return info

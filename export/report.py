@@ -54,11 +54,18 @@ def write_report(rows: list[dict], stem: str | Path, command: str = "",
                          f"top label agrees with Keras on {row['mediapipe_agreement']:.4f} of "
                          f"the texts; max abs probability difference "
                          f"{row['mediapipe_max_abs_difference']:.4f}.")
+        if "mediapipe_min_cosine" in row:
+            lines.append(f"- MediaPipe TextEmbedder ({row['variant']}, its own tokenizer): "
+                         f"cosine similarity to Keras min {row['mediapipe_min_cosine']:.4f}, "
+                         f"mean {row['mediapipe_mean_cosine']:.4f}.")
     if saved_model:
         lines.append(f"- SavedModel raw-string signature vs Keras on {saved_model['examples']} "
-                     f"texts: max abs difference {saved_model['max_abs_difference']:.2e}"
-                     + (f", label agreement {saved_model['label_agreement']:.4f}."
-                        if "label_agreement" in saved_model else "."))
+                     f"inputs: max abs difference {saved_model['max_abs_difference']:.2e}"
+                     + (f", label agreement {saved_model['label_agreement']:.4f}"
+                        if "label_agreement" in saved_model else "")
+                     + (f"; token-id signature on kbert's rows: max abs difference "
+                        f"{saved_model['token_ids_max_abs_difference']:.2e}"
+                        if "token_ids_max_abs_difference" in saved_model else "") + ".")
     with atomic_path(stem.with_suffix(".md")) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
     _chart(rows, key, stem.with_suffix(".png"))

@@ -12,60 +12,51 @@ from kbert.files import atomic_directory
 
 
 def to_saved_model(model, directory: str | Path) -> str:
-    """Exports two signatures:
-
-    - `serving_default`: raw text, tokenized inside the graph (tensorflow-text WordPiece, the
-      same layer as in training). Input `text` (and `text_pair` for pair models): string [batch].
-      Outputs: `probability` [batch, classes] and `label` (top label name, or for multi-label a
-      [batch, classes] string tensor with "" where the label is not predicted); regressors give
-      `score` [batch].
-    - `token_ids`: `token_ids`, `padding_mask`, `segment_ids` int32 [batch, length] to the same
-      outputs, for clients that tokenize themselves.
+    """Exports a task model to a SavedModel with two signatures, written atomically.
 
     Example:
     >>> export.to_saved_model(clf, "out/saved_model")
     >>> served = tf.saved_model.load("out/saved_model").signatures["serving_default"]
     >>> served(text=tf.constant(["a gripping film"]))["label"]
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'positive'], dtype=object)>
+
+    - `serving_default`: raw strings [batch], tokenized inside the graph (tensorflow-text
+      WordPiece, the same layer as in training) and packed into one row each at the model's
+      sequence length. Inputs are the task's `export_spec().text_inputs`: `text` (and
+      `text_pair` for pair models); `question` and `context` for a question answerer; a sentence
+      `text` for a tagger.
+    - `token_ids`: `token_ids`, `padding_mask`, `segment_ids` int32 [batch, length], for clients
+      that tokenize (and window) themselves.
+
+    Both return the task's named outputs (`export_spec().output_names`: `probability`, `score`,
+    `logits`, `start_logits`/`end_logits`, `embedding`) and its string outputs (a classifier's
+    `label`, a tagger's per-token `label`). Loading needs the TensorFlow Text ops registered:
+    `import tensorflow_text` before `tf.saved_model.load`. A task with nothing to export
+    (`kbert.MaskedLM`) raises `ExportError`.
     """
-    pair = _is_pair_model(model)
-    labels = getattr(model, "labels", None)
+    spec = model.export_spec()
 
     def outputs(features):
-        result = model(features, training=False)
-        if labels is None:
-            return {model.output_name: tf.reshape(result, [-1])}
-        names = tf.constant(labels)
-        if model.multi_label:
-            chosen = result >= model.threshold
-            label = tf.where(chosen, tf.broadcast_to(names, tf.shape(result)), "")
-        else:
-            label = tf.gather(names, tf.argmax(result, axis=-1))
-        return {model.output_name: result, "label": label}
+        served = spec.outputs(model(features, training=False))
+        if spec.text_outputs is not None:
+            served.update(spec.text_outputs(served, features))
+        return served
 
-    def serve_text(text, text_pair=None):
-        segments = [text] if text_pair is None else [text, text_pair]
-        return outputs(model.preprocessor(segments))
+    def serve_text(*texts):
+        return outputs(model.preprocessor(list(texts)))
 
     def serve_token_ids(token_ids, padding_mask, segment_ids):
         return outputs({"token_ids": token_ids, "padding_mask": padding_mask,
                         "segment_ids": segment_ids})
 
-    strings = [tf.TensorSpec([None], tf.string, name="text")]
-    if pair:
-        strings.append(tf.TensorSpec([None], tf.string, name="text_pair"))
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(model.preprocessor)
-    archive.add_endpoint("serving_default", serve_text, input_signature=strings)
+    archive.add_endpoint("serving_default", serve_text, input_signature=[
+        tf.TensorSpec([None], tf.string, name=name) for name in spec.text_inputs])
     archive.add_endpoint("token_ids", serve_token_ids, input_signature=[
         tf.TensorSpec([None, None], tf.int32, name=n)
         for n in ("token_ids", "padding_mask", "segment_ids")])
     with atomic_directory(directory) as tmp:
         archive.write_out(str(tmp), verbose=False)
     return str(directory)
-
-
-def _is_pair_model(model) -> bool:
-    """Whether the model was trained on pairs (it remembers; see Task.fit)."""
-    return bool(getattr(model, "pair_inputs", False))

@@ -32,31 +32,38 @@ INPUT_NAMES = ("ids", "mask", "segment_ids")
 def device_features(model, x, sequence_length: int,
                     name: str = "x") -> list[dict[str, np.ndarray]]:
     """kbert's own preprocessing of `x` as on-device inputs: one {ids, mask, segment_ids} dict of
-    int32 [1, L] arrays per model input row (what an app feeds the interpreter): per text (or
-    pair) for classifiers, per window of a sentence for taggers.
+    int32 [1, L] arrays per model input row (what an app feeds the interpreter), packed at
+    `sequence_length` itself the task's way (`export_spec().pack`): per text (or pair) for
+    classifiers, per window of a sentence for taggers, per window of a context for QA.
 
     Example:
     >>> device_features(clf, ["a gripping film"], 128)[0]["ids"].shape
     (1, 128)
     """
-    encoded = model.prepare(x, name=name).encoded
+    encoded = model.export_spec().pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
                          sequence_length, model.preprocessor.pad_id)
 
 
 def padded_inputs(token_ids: list[list[int]], segment_ids: list[list[int]] | None,
                   sequence_length: int, pad_id: int = 0) -> list[dict[str, np.ndarray]]:
-    """Rows of token ids (and segment ids; default all 0) as the interpreter's int32 [1, L]
-    inputs `ids`, `mask` (1 on real tokens) and `segment_ids`; rows longer than L are cut."""
+    """Rows of token ids (and segment ids; default all 0), packed at most `sequence_length`
+    long, as the interpreter's int32 [1, L] inputs `ids`, `mask` (1 on real tokens) and
+    `segment_ids`. A longer row is refused: cutting it would drop its final [SEP] (pack it at
+    L instead, e.g. with `device_features`)."""
     features = []
     for i, row in enumerate(token_ids):
-        n = min(len(row), sequence_length)
+        n = len(row)
+        if n > sequence_length:
+            raise ValueError(f"row {i} holds {n} tokens but the model file takes "
+                             f"{sequence_length}: pack the rows at that length "
+                             "(kbert.export.device_features) instead of cutting them.")
         ids = np.full((1, sequence_length), pad_id, np.int32)
         mask = np.zeros((1, sequence_length), np.int32)
         segments = np.zeros((1, sequence_length), np.int32)
-        ids[0, :n], mask[0, :n] = row[:n], 1
+        ids[0, :n], mask[0, :n] = row, 1
         if segment_ids is not None:
-            segments[0, :n] = segment_ids[i][:n]
+            segments[0, :n] = segment_ids[i]
         features.append({"ids": ids, "mask": mask, "segment_ids": segments})
     return features
 
@@ -66,10 +73,12 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int) -> N
     TFLite converter freezes its variables into constants (converting the Keras model's concrete
     function directly leaves resource variables behind)."""
 
+    spec = model.export_spec()
+
     def serve(ids, mask, segment_ids):
         outputs = model({"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids},
                         training=False)
-        return model.serving_outputs(outputs)
+        return spec.outputs(outputs)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -164,24 +173,33 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
 
     quantization: None (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
     activations) or "int8" (int8 weights and activations, calibrated on `representative_data`:
-    real training texts, as for `predict`; at most `max_calibration_examples` are used). Inputs
+    real training inputs, as for `predict`: texts or pairs, word lists for a tagger, SQuAD
+    examples for a question answerer; at most `max_calibration_examples` rows are used). Inputs
     are int32 [1, sequence_length] named ids, mask, segment_ids (sequence_length defaults to the
-    model's). The converted file is checked and refused (no file written) if it needs Flex ops
-    or holds resource variables.
+    model's; calibration rows are packed at it, windows rebuilt at it). Outputs are the task's
+    `export_spec().output_names`. The converted file is checked and refused (no file written)
+    if it needs Flex ops or holds resource variables; a task with nothing to export
+    (`kbert.MaskedLM`) raises `ExportError`.
     """
+    model.export_spec()  # A task with nothing to export (MaskedLM) says so before any work.
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
     sequence_length = int(sequence_length or model.preprocessor.sequence_length)
-    if sequence_length > model.backbone.max_sequence_length:
-        raise ValueError(f"sequence_length={sequence_length} exceeds the encoder's maximum "
-                         f"({model.backbone.max_sequence_length}).")
+    if not 2 < sequence_length <= model.backbone.max_sequence_length:
+        raise ValueError(f"sequence_length={sequence_length} is outside what the encoder takes "
+                         f"(3 to {model.backbone.max_sequence_length}).")
     representative = None
     if quantization == "int8" and representative_data is not None:
         if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
                 representative_data, "__len__"):
             raise ValueError("representative_data must be a list of inputs like the model's "
-                             "training inputs (texts, pairs, or word lists for a tagger), not "
-                             f"{type(representative_data).__name__}.")
-        texts = list(representative_data)[:max_calibration_examples]
-        representative = device_features(model, texts, sequence_length, name="representative_data")
+                             "training inputs (texts, pairs, word lists for a tagger, SQuAD "
+                             f"examples for QA), not {type(representative_data).__name__}.")
+        if isinstance(representative_data, (list, tuple)):
+            representative_data = representative_data[:max_calibration_examples]
+        # Packed at the file's own length, so every calibration row ends with its [SEP].
+        representative = device_features(model, representative_data, sequence_length,
+                                         name="representative_data")[:max_calibration_examples]
     masking = (integer_friendly_attention_masks() if quantization == "int8"
                else contextlib.nullcontext())
     with tempfile.TemporaryDirectory() as tmp:

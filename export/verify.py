@@ -1,5 +1,9 @@
 """Runs an exported .tflite in the LiteRT interpreter on real data and compares it with the Keras
-model it came from: accuracy, agreement, probability differences, size, latency, ops."""
+model it came from: accuracy, agreement, output differences, size, latency, ops.
+
+Which on-device check a model gets is declared by its task (`export_spec().verify`); this module
+maps the declared name to its function (`PIPELINES`) and never looks at the task's type.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,63 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from kbert.export.checks import tflite_ops
+from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
-from kbert.export.tflite import device_features
+from kbert.export.tflite import padded_inputs
 from kbert.preprocessing import as_examples
-from kbert.tasks import QuestionAnswerer, TextEmbedder, TokenClassifier
+from kbert.preprocessing.inputs import split_xy
+from kbert.tasks.tag_decoding import softmax
+
+_KERAS_INPUTS = {"token_ids": "ids", "padding_mask": "mask", "segment_ids": "segment_ids"}
 
 
-def _runner(path: str, threads: int):
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    signature = interpreter.get_signature_runner()
-    (output,) = interpreter.get_signature_list()["serving_default"]["outputs"]
-    return lambda features: signature(**features)[output]
+def _file_length(tflite_path: str) -> int:
+    return int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
+
+
+def _run_file(tflite_path: str, threads: int, features: list[dict]) -> dict[str, np.ndarray]:
+    """Every output of the file for each [1, L] input, stacked by name: [rows, ...]."""
+    runner = Interpreter(model_path=tflite_path, num_threads=threads).get_signature_runner()
+    results = [runner(**f) for f in features]
+    return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+
+
+def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str, np.ndarray]:
+    """The Keras model's named serving outputs (`export_spec().outputs`) on exactly the rows an
+    app feeds the interpreter (`device_features`), stacked: [rows, ...].
+
+    Example:
+    >>> keras_outputs(clf, export.device_features(clf, ["a gripping film"], 128))["probability"]
+    array([[0.03, 0.97]], dtype=float32)
+    """
+    spec = model.export_spec()
+    parts: dict[str, list] = {}
+    for start in range(0, len(features), batch_size):
+        chunk = features[start:start + batch_size]
+        batch = {key: np.concatenate([f[name] for f in chunk])
+                 for key, name in _KERAS_INPUTS.items()}
+        for name, value in spec.outputs(np.asarray(model.predict_on_batch(batch))).items():
+            parts.setdefault(name, []).append(np.asarray(value, np.float32))
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def _differences(device: dict, reference: dict) -> dict[str, float]:
+    difference = np.concatenate([np.abs(device[n] - reference[n]).reshape(-1)
+                                 for n in sorted(reference)])
+    return {"max_abs_difference": float(difference.max()),
+            "mean_abs_difference": float(difference.mean())}
+
+
+def _mediapipe_task(spec, reference, mediapipe: bool) -> str | None:
+    if not mediapipe:
+        return None
+    if spec.mediapipe is None:
+        raise ExportError(f"MediaPipe cannot run this {type(reference).__name__} faithfully: "
+                          f"{spec.mediapipe_note}. Verify it without mediapipe=True (LiteRT with "
+                          "kbert's preprocessing).")
+    return spec.mediapipe
 
 
 def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int, ...] = (1, 2),
@@ -34,60 +81,72 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     >>> report["accuracy"], report["agreement"], report["latency_ms"]["1"]["p95"]
     (0.905, 0.998, 4.1)
 
-    `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels.
-    The report: accuracy (or the regression metrics) of the variant and of Keras, top-label
-    agreement with Keras, max and mean absolute output difference, file size, mean and 95th
-    percentile latency per example at each thread count (batch 1, LiteRT), and the op list.
-    `mediapipe=True` (single-label classifiers with metadata) also classifies the raw texts with
-    MediaPipe's TextClassifier, which tokenizes on its own, and reports its agreement with Keras.
-    Taggers go through `verify_tagger`, question answerers through `verify_question_answerer`,
-    embedders through `verify_embedder`.
+    `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels. Its
+    rows are packed at the file's own input length, the task's way (`export_spec().pack`), and
+    the Keras model runs on the same rows, so the comparison isolates the runtime and the
+    quantization. The report: the task's metrics for the variant and for Keras, agreement with
+    Keras on the task's decisions (top label, chosen labels, word tags, answer texts), max and
+    mean absolute output difference, file size, mean and 95th percentile latency per row at
+    each thread count (batch 1, LiteRT), and the op list. Which check runs is the task's
+    declaration (`export_spec().verify`, see `PIPELINES`): taggers and question answerers go
+    through the on-device reference pipelines (`OnDeviceTagger`, `OnDeviceQuestionAnswerer`),
+    embedders are compared by cosine. `mediapipe=True` also runs the raw texts through the
+    MediaPipe task the model declares (`export_spec().mediapipe`, tokenizing on its own) and
+    reports its agreement with Keras; a model MediaPipe cannot run raises `ExportError` saying
+    why. A task with nothing to export (`kbert.MaskedLM`) raises `ExportError`.
     """
-    if isinstance(reference, TokenClassifier):
-        return verify_tagger(tflite_path, eval_data, reference, threads=threads,
-                             latency_examples=latency_examples)
-    if isinstance(reference, TextEmbedder):
-        return verify_embedder(tflite_path, eval_data, reference, threads=threads,
-                               latency_examples=latency_examples, mediapipe=mediapipe)
-    if isinstance(reference, QuestionAnswerer):
-        return verify_question_answerer(tflite_path, eval_data, reference, threads=threads,
-                                        latency_examples=latency_examples)
+    spec = reference.export_spec()
+    return PIPELINES[spec.verify](tflite_path, eval_data, reference, threads=threads,
+                                  latency_examples=latency_examples, mediapipe=mediapipe)
+
+
+def verify_texts(tflite_path: str | Path, eval_data, reference, *,
+                 threads: tuple[int, ...] = (1, 2), latency_examples: int = 100,
+                 mediapipe: bool = False) -> dict:
+    """`verify` for tasks with one row per text or pair (classifiers, regressors): every output
+    of the file against Keras on the same rows, agreement on the task's decisions.
+
+    Example:
+    >>> export.verify_texts("out/model.tflite", (dev_texts, dev_labels), reference=clf)["agreement"]
+    0.998
+    """
+    spec = reference.export_spec()
+    runtime = _mediapipe_task(spec, reference, mediapipe)
     tflite_path = str(tflite_path)
-    x, y = eval_data if isinstance(eval_data, tuple) and len(eval_data) == 2 else (eval_data, None)
+    x, y = split_xy(eval_data, "eval_data")
     examples = as_examples(x, y, name="eval_data")
-    content = Path(tflite_path).read_bytes()
-    sequence_length = int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
-    features = device_features(reference, examples, sequence_length)
-    run = _runner(tflite_path, threads[-1])
-    device = np.concatenate([run(f) for f in features]).reshape(len(features), -1)
-    keras_outputs = reference.predict(examples).reshape(len(features), -1)
-    difference = np.abs(device - keras_outputs)
-    report = {
-        "path": tflite_path,
-        "bytes": len(content),
-        "examples": len(features),
-        "max_abs_difference": float(difference.max()),
-        "mean_abs_difference": float(difference.mean()),
-        "ops": tflite_ops(content),
-        "latency_ms": {},
-    }
-    classifier = hasattr(reference, "labels")
-    if classifier and not reference.multi_label:
-        report["agreement"] = float(np.mean(device.argmax(-1) == keras_outputs.argmax(-1)))
-    elif classifier:
-        report["agreement"] = float(np.mean((device >= reference.threshold)
-                                            == (keras_outputs >= reference.threshold)))
-    if mediapipe:
-        names = list(reference.labels)
+    features = _features(spec, reference, examples, _file_length(tflite_path))
+    device = _run_file(tflite_path, threads[-1], features)
+    expected = keras_outputs(reference, features)
+    report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
+              "examples": len(features), **_differences(device, expected),
+              "ops": tflite_ops(Path(tflite_path).read_bytes())}
+    if spec.decide is not None:
+        report["agreement"] = _agreement(spec.decide(device), spec.decide(expected))
+    if runtime == "text_classifier":
+        names = list(spec.labels)
         scores = mediapipe_classify(tflite_path, [str(t) for t in examples.texts])
-        by_label = np.array([[row.get(name, 0.0) for name in names] for row in scores])
-        report["mediapipe_agreement"] = float(np.mean(by_label.argmax(-1) == keras_outputs.argmax(-1)))
-        report["mediapipe_max_abs_difference"] = float(np.abs(by_label - keras_outputs).max())
+        by_label = {spec.labelled_output: np.array([[row.get(n, 0.0) for n in names]
+                                                    for row in scores], np.float32)}
+        report["mediapipe_agreement"] = _agreement(spec.decide(by_label), spec.decide(expected))
+        report["mediapipe_max_abs_difference"] = float(np.abs(
+            by_label[spec.labelled_output] - expected[spec.labelled_output]).max())
     if examples.labels is not None:
-        report["metrics"] = reference.metrics_for(device, examples)
-        report["keras_metrics"] = reference.metrics_for(keras_outputs, examples)
+        first = spec.output_names[0]
+        report["metrics"] = reference.metrics_for(device[first], examples)
+        report["keras_metrics"] = reference.metrics_for(expected[first], examples)
     report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
     return report
+
+
+def _features(spec, reference, x, sequence_length: int, name: str = "eval_data") -> list[dict]:
+    encoded = spec.pack(x, sequence_length, name).encoded
+    return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
+                         sequence_length, reference.preprocessor.pad_id)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.asarray(a) == np.asarray(b)))
 
 
 def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> dict:
@@ -107,10 +166,12 @@ def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> 
 
 
 def verify_tagger(tflite_path: str | Path, sentences, reference, *,
-                  threads: tuple[int, ...] = (1, 2), latency_examples: int = 100) -> dict:
+                  threads: tuple[int, ...] = (1, 2), latency_examples: int = 100,
+                  mediapipe: bool = False) -> dict:
     """`verify` for a `kbert.TokenClassifier`: the .tflite through the on-device reference
-    pipeline (`OnDeviceTagger`) against Keras on the same word lists (`kbert.data.read_conll`
-    sentences, or (word_lists, tag_lists)).
+    pipeline (`OnDeviceTagger`: the file's own vocabulary, labels and length) against Keras on
+    the same windows, on the same word lists (`kbert.data.read_conll` sentences, or
+    (word_lists, tag_lists)).
 
     Example:
     >>> report = export.verify("out/ner/model.tflite", read_conll("valid.txt"), reference=tagger)
@@ -120,69 +181,43 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     `agreement` is the share of words whose label matches Keras's; the output differences are
     on per-word probabilities; latency is per window (one interpreter call).
     """
+    spec = reference.export_spec()
+    _mediapipe_task(spec, reference, mediapipe)
     tflite_path = str(tflite_path)
-    prepared = reference.prepare(sentences, name="eval_data")
+    x, y = split_xy(sentences, "eval_data")
+    examples = reference.prepare(x, y, name="eval_data").examples
     device = OnDeviceTagger(tflite_path, lowercase=bool(reference.preprocessor.tokenizer.lowercase),
                             num_threads=threads[-1], window_stride=reference.window_stride)
-    words = prepared.examples.words
-    device_scores = device.word_scores(words)
-    keras_scores = reference.predict_scores(prepared)
+    packed = spec.pack(examples, device.sequence_length, "eval_data")
+    features = device.window_features(packed.windows)
+    device_scores = device.word_scores(examples.words)
+    logits = keras_outputs(reference, features)[spec.output_names[0]]
+    keras_scores = [softmax(s) for s in packed.windows.word_outputs(logits)]
     flat_device, flat_keras = np.concatenate(device_scores), np.concatenate(keras_scores)
     difference = np.abs(flat_device - flat_keras)
     report = {
         "path": tflite_path,
         "bytes": Path(tflite_path).stat().st_size,
-        "examples": len(words),
-        "windows": len(prepared.encoded),
+        "examples": len(examples.words),
+        "windows": len(features),
         "max_abs_difference": float(difference.max()),
         "mean_abs_difference": float(difference.mean()),
-        "agreement": float(np.mean(flat_device.argmax(-1) == flat_keras.argmax(-1))),
+        "agreement": _agreement(flat_device.argmax(-1), flat_keras.argmax(-1)),
         "ops": tflite_ops(Path(tflite_path).read_bytes()),
     }
-    if prepared.examples.tags is not None:
-        report["metrics"] = reference.metrics_for(device_scores, prepared)
-        report["keras_metrics"] = reference.metrics_for(keras_scores, prepared)
-    sample = device.window_features(prepared.windows)[:latency_examples]
-    report["latency_ms"] = _latency(tflite_path, sample, threads)
-    return report
-
-
-def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: int = 64) -> dict:
-    """Runs the SavedModel's raw-string signature on the texts and compares with Keras.
-
-    Example:
-    >>> export.verify_saved_model("out/saved_model", dev_texts, reference=clf)
-    {'examples': 872, 'max_abs_difference': 3.1e-07, 'label_agreement': 1.0}
-    """
-    import tensorflow as tf
-
-    x, y = eval_data if isinstance(eval_data, tuple) and len(eval_data) == 2 else (eval_data, None)
-    examples = as_examples(x, y, name="eval_data")
-    serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
-    outputs, labels = [], []
-    for start in range(0, len(examples), batch_size):
-        segments = [tf.constant([str(t) for t in s[start:start + batch_size]])
-                    for s in examples.segments]
-        names = ("text", "text_pair")[:len(segments)]
-        result = serve(**dict(zip(names, segments)))
-        outputs.append(result[reference.output_name].numpy())
-        if "label" in result:
-            labels.extend(result["label"].numpy().tolist())
-    served = np.concatenate(outputs).reshape(len(examples), -1)
-    keras_outputs = reference.predict(examples).reshape(len(examples), -1)
-    report = {"examples": len(examples),
-              "max_abs_difference": float(np.abs(served - keras_outputs).max())}
-    if labels and not getattr(reference, "multi_label", False):
-        expected = reference.predict_labels(examples)
-        report["label_agreement"] = float(np.mean([a.decode() == b for a, b in zip(labels, expected)]))
+    if examples.tags is not None:
+        report["metrics"] = reference.metrics_for(device_scores, examples)
+        report["keras_metrics"] = reference.metrics_for(keras_scores, examples)
+    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
     return report
 
 
 def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
-                             threads: tuple[int, ...] = (1, 2), latency_examples: int = 100) -> dict:
+                             threads: tuple[int, ...] = (1, 2), latency_examples: int = 100,
+                             mediapipe: bool = False) -> dict:
     """`verify` for a `kbert.QuestionAnswerer`: the .tflite through the on-device reference
-    pipeline (`OnDeviceQuestionAnswerer`) against Keras on the same SQuAD examples, scored by
-    the official SQuAD evaluation.
+    pipeline (`OnDeviceQuestionAnswerer`) against Keras on the same windows (built at the file's
+    length), on the same SQuAD examples, scored by the official SQuAD evaluation.
 
     Example:
     >>> report = export.verify("out/qa/model.tflite", evaluation, reference=qa)
@@ -192,21 +227,24 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
     `agreement` is the share of questions whose final answer text is the same; the output
     differences are on start/end logits of real tokens; latency is per window.
     """
+    spec = reference.export_spec()
+    _mediapipe_task(spec, reference, mediapipe)
     tflite_path = str(tflite_path)
-    prepared = reference.prepare(examples, name="eval_data")
     device = OnDeviceQuestionAnswerer.from_model(tflite_path, reference, num_threads=threads[-1])
-    features = device.window_features(prepared.windows)
+    packed = spec.pack(reference.prepare(examples, name="eval_data").examples,
+                       device.sequence_length, "eval_data")
+    features = device.window_features(packed.windows)
     device_logits = np.stack([np.stack(device.run(f), -1) for f in features])
-    keras_logits = reference.window_outputs(prepared)
-    real = prepared.encoded.token_ids.to_tensor(
-        default_value=-1, shape=[len(features), device.sequence_length]).numpy() >= 0
+    expected = keras_outputs(reference, features)
+    keras_logits = np.stack([expected["start_logits"], expected["end_logits"]], -1)
+    real = np.concatenate([f["mask"] for f in features]) > 0
     difference = np.abs(device_logits - keras_logits)[real]
-    device_spans = reference.decode(prepared, device_logits[..., 0], device_logits[..., 1])
-    keras_spans = reference.decode(prepared, keras_logits[..., 0], keras_logits[..., 1])
+    device_spans = reference.decode(packed, device_logits[..., 0], device_logits[..., 1])
+    keras_spans = reference.decode(packed, keras_logits[..., 0], keras_logits[..., 1])
     report = {
         "path": tflite_path,
         "bytes": Path(tflite_path).stat().st_size,
-        "examples": len(prepared.examples),
+        "examples": len(packed.examples),
         "windows": len(features),
         "max_abs_difference": float(difference.max()),
         "mean_abs_difference": float(difference.mean()),
@@ -214,9 +252,9 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
                                     for a, b in zip(device_spans, keras_spans)])),
         "ops": tflite_ops(Path(tflite_path).read_bytes()),
     }
-    if prepared.examples.answers is not None:
-        report["metrics"] = reference.metrics_for(device_spans, prepared)
-        report["keras_metrics"] = reference.metrics_for(keras_spans, prepared)
+    if packed.examples.answers is not None:
+        report["metrics"] = reference.metrics_for(device_spans, packed)
+        report["keras_metrics"] = reference.metrics_for(keras_spans, packed)
     report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
     return report
 
@@ -231,30 +269,87 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
                     latency_examples: int = 100, mediapipe: bool = False) -> dict:
     """`verify` for a `kbert.TextEmbedder`: cosine similarity between the .tflite's embeddings
     (LiteRT with kbert's tokenization, and with `mediapipe=True` MediaPipe's TextEmbedder on the
-    raw texts) and Keras's.
+    raw texts) and Keras's on the same rows.
 
     Example:
     >>> export.verify("out/embedder.tflite", sentences, reference=emb, mediapipe=True)
     {'min_cosine': 0.998, 'mean_cosine': 0.9996, 'mediapipe_min_cosine': 0.997, ...}
     """
+    spec = reference.export_spec()
+    runtime = _mediapipe_task(spec, reference, mediapipe)
     tflite_path = str(tflite_path)
     examples = as_examples(texts, name="eval_data")
-    sequence_length = int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
-    features = device_features(reference, examples, sequence_length)
-    run = _runner(tflite_path, threads[-1])
-    device = np.concatenate([run(f) for f in features])
-    keras_outputs = reference.predict(examples)
-    cosine = _cosine(device, keras_outputs)
+    features = _features(spec, reference, examples, _file_length(tflite_path))
+    (name,) = spec.output_names
+    device = _run_file(tflite_path, threads[-1], features)[name]
+    expected = keras_outputs(reference, features)[name]
+    cosine = _cosine(device, expected)
     report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
               "examples": len(features), "min_cosine": float(cosine.min()),
               "mean_cosine": float(cosine.mean()),
-              "max_abs_difference": float(np.abs(device.reshape(keras_outputs.shape)
-                                                 - keras_outputs).max()),
+              **_differences({name: device}, {name: expected}),
               "ops": tflite_ops(Path(tflite_path).read_bytes())}
-    if mediapipe:
+    if runtime == "text_embedder":
         by_mediapipe = _cosine(mediapipe_embed(tflite_path, [str(t) for t in examples.texts]),
-                               keras_outputs)
+                               expected)
         report.update(mediapipe_min_cosine=float(by_mediapipe.min()),
                       mediapipe_mean_cosine=float(by_mediapipe.mean()))
     report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    return report
+
+
+# The on-device checks a task can declare (`kbert.tasks.exports.VERIFY_PIPELINES`).
+PIPELINES = {"texts": verify_texts, "embeddings": verify_embedder, "tags": verify_tagger,
+             "answers": verify_question_answerer}
+
+
+def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: int = 64) -> dict:
+    """Runs both SavedModel signatures on the evaluation inputs and compares them with Keras.
+
+    Example:
+    >>> export.verify_saved_model("out/saved_model", dev_texts, reference=clf)
+    {'examples': 872, 'max_abs_difference': 3.1e-07, 'token_ids_max_abs_difference': 2.9e-07,
+     'label_agreement': 1.0}
+
+    `serving_default` gets the raw strings (`export_spec().raw_text`: the texts or pairs, a
+    tagger's words joined by spaces, a question and its context) and is compared with Keras on
+    the same strings packed by the model's preprocessor (one row each); `label_agreement` is
+    the share of rows whose string outputs (labels) match those of Keras's outputs. `token_ids`
+    gets kbert's own rows (every window of a long sentence or context) and is compared with
+    Keras on them. Loading needs `import tensorflow_text` (done here).
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  The raw-string signature's tokenizer ops.
+
+    spec = reference.export_spec()
+    x, y = split_xy(eval_data, "eval_data")
+    examples = reference.prepare(x, y, name="eval_data").examples
+    loaded = tf.saved_model.load(str(directory))
+    raw = spec.raw_text(examples)
+    count = len(raw[0])
+    differences, token_differences, agreeing = [], [], []
+    for start in range(0, count, batch_size):
+        strings = [tf.constant(texts[start:start + batch_size]) for texts in raw]
+        served = loaded.signatures["serving_default"](**dict(zip(spec.text_inputs, strings)))
+        features = reference.preprocessor(strings)
+        expected = spec.outputs(reference.predict_on_batch(features))
+        differences += [np.abs(served[n].numpy() - np.asarray(expected[n])).reshape(-1)
+                        for n in spec.output_names]
+        if spec.text_outputs is not None:
+            labels = spec.text_outputs({n: tf.constant(v) for n, v in expected.items()}, features)
+            agreeing += [np.all((served[n].numpy() == labels[n].numpy()).reshape(
+                len(strings[0]), -1), axis=-1) for n in labels]
+    packed = spec.pack(examples, reference.preprocessor.sequence_length, "eval_data").encoded
+    for start in range(0, len(packed), batch_size):
+        rows = slice(start, start + batch_size)
+        features = reference.preprocessor.pad(packed.token_ids[rows], packed.segment_ids[rows])
+        served = loaded.signatures["token_ids"](**features)
+        expected = spec.outputs(reference.predict_on_batch(features))
+        token_differences += [np.abs(served[n].numpy() - np.asarray(expected[n])).reshape(-1)
+                              for n in spec.output_names]
+    report = {"examples": count,
+              "max_abs_difference": float(np.concatenate(differences).max()),
+              "token_ids_max_abs_difference": float(np.concatenate(token_differences).max())}
+    if agreeing:
+        report["label_agreement"] = float(np.mean(np.concatenate(agreeing)))
     return report

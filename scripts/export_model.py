@@ -8,12 +8,15 @@ the Keras model on evaluation data, and writes an export report (JSON, Markdown,
   python scripts/export_model.py --model_dir=runs/ner --variants=float32,dynamic \
       --eval_file=../shared/data/conll2003/valid.txt --train_file=../shared/data/conll2003/train.txt
 
-Writes <output_dir>/saved_model, <output_dir>/<variant>/model.tflite (with metadata where
-available) and <output_dir>/export_report.{json,md,png}. --train_file supplies the int8
-calibration texts. For a tagger the files are CoNLL (--tag_column picks the tags); for a question
-answerer SQuAD JSON (--eval_file, or --split_file with --train_articles as in train_qa); each
-variant is then checked through the on-device reference pipeline (kbert.export.OnDeviceTagger,
-OnDeviceQuestionAnswerer).
+Writes <output_dir>/saved_model (raw-string and token-id signatures), <output_dir>/<variant>/
+model.tflite (with metadata) and <output_dir>/export_report.{json,md,png}. --train_file supplies
+the int8 calibration inputs. The data files follow the task's declared input kind
+(`export_spec().input_kind`): tables of texts; for a tagger CoNLL (--tag_column picks the tags);
+for a question answerer SQuAD JSON (--eval_file, or --split_file with --train_articles as in
+train_qa). Each variant is checked the way the task declares (`export_spec().verify`): taggers
+and question answerers through the on-device reference pipelines (kbert.export.OnDeviceTagger,
+OnDeviceQuestionAnswerer). A model with nothing to export (a masked LM) stops with one `error:`
+line.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ flags.DEFINE_integer("tag_column", -1, "Taggers: the CoNLL column of the tags.")
 flags.DEFINE_string("split_file", None, "Question answerers: one SQuAD JSON split by article; "
                     "its later articles evaluate, its first --train_articles calibrate int8.")
 flags.DEFINE_integer("train_articles", 30, "With --split_file: the articles that trained.")
-flags.DEFINE_bool("mediapipe", True, "Also classify the eval texts with MediaPipe's "
-                  "TextClassifier (dynamic variant; single-text uncased classifiers).")
+flags.DEFINE_bool("mediapipe", True, "Also run the eval texts through the MediaPipe task the "
+                  "model declares (TextClassifier or TextEmbedder; dynamic variant; uncased "
+                  "single-text models).")
 define_data_flags()
 flags.mark_flag_as_required("model_dir")
 
@@ -55,29 +59,45 @@ def main(argv):
         sys.exit(f"error: {error}")
 
 
+def _squad_data():
+    """(calibration examples or None, evaluation examples) from SQuAD JSON."""
+    if FLAGS.split_file:
+        train, evaluation = kbert.data.split_by_article(kbert.data.read_squad(FLAGS.split_file),
+                                                        FLAGS.train_articles)
+    else:
+        train = kbert.data.read_squad(FLAGS.train_file) if FLAGS.train_file else None
+        evaluation = kbert.data.read_squad(FLAGS.eval_file)
+    limit = FLAGS.max_eval_examples or len(evaluation)
+    calibration = (train.select(range(min(FLAGS.calibration_examples, len(train))))
+                   if train else None)
+    return calibration, evaluation.select(range(min(limit, len(evaluation))))
+
+
+def _conll_data():
+    """(calibration word lists or None, evaluation sentences) from CoNLL files."""
+    if not FLAGS.eval_file:
+        raise app.UsageError("A tagger is checked on a CoNLL --eval_file.")
+    evaluation = kbert.data.read_conll(FLAGS.eval_file, tag_column=FLAGS.tag_column)
+    calibration = (kbert.data.read_conll(FLAGS.train_file, tag_column=FLAGS.tag_column)
+                   .take(FLAGS.calibration_examples).words if FLAGS.train_file else None)
+    return calibration, evaluation.take(FLAGS.max_eval_examples or len(evaluation))
+
+
+def _table_data():
+    """(calibration texts or pairs or None, evaluation examples) from tables or a hub dataset."""
+    evaluation, _ = read_split("eval")
+    calibration = (read_split("train")[0].take(FLAGS.calibration_examples).x
+                   if FLAGS.train_file or FLAGS.dataset else None)
+    return calibration, evaluation.take(FLAGS.max_eval_examples or len(evaluation))
+
+
+# How each declared input kind (kbert.tasks.exports.INPUT_KINDS) is read from the flags.
+READERS = {"texts": _table_data, "words": _conll_data, "squad": _squad_data}
+
+
 def read_eval_and_calibration(model):
     """The evaluation data and, for int8, the calibration inputs, in the model's input kind."""
-    if isinstance(model, kbert.QuestionAnswerer):
-        train, evaluation = (kbert.data.split_by_article(kbert.data.read_squad(FLAGS.split_file),
-                                                         FLAGS.train_articles)
-                             if FLAGS.split_file else
-                             (kbert.data.read_squad(FLAGS.train_file) if FLAGS.train_file else None,
-                              kbert.data.read_squad(FLAGS.eval_file)))
-        calibration = train.select(range(FLAGS.calibration_examples)) if train else None
-    elif isinstance(model, kbert.TokenClassifier):
-        if not FLAGS.eval_file:
-            raise app.UsageError("A tagger is checked on a CoNLL --eval_file.")
-        evaluation = kbert.data.read_conll(FLAGS.eval_file, tag_column=FLAGS.tag_column)
-        calibration = (kbert.data.read_conll(FLAGS.train_file, tag_column=FLAGS.tag_column)
-                       .take(FLAGS.calibration_examples).words if FLAGS.train_file else None)
-    else:
-        evaluation, _ = read_split("eval")
-        calibration = (read_split("train")[0].take(FLAGS.calibration_examples).x
-                       if FLAGS.train_file or FLAGS.dataset else None)
-    if FLAGS.max_eval_examples:
-        evaluation = (evaluation.select(range(FLAGS.max_eval_examples))
-                      if isinstance(evaluation, kbert.data.QAExamples)
-                      else evaluation.take(FLAGS.max_eval_examples))
+    calibration, evaluation = READERS[model.export_spec().input_kind]()
     if "int8" in FLAGS.variants and calibration is None:
         raise app.UsageError("int8 calibrates on training inputs: give --train_file.")
     return evaluation, calibration
@@ -85,19 +105,18 @@ def read_eval_and_calibration(model):
 
 def run():
     model = kbert.load_model(str(Path(FLAGS.model_dir) / "model.keras"))
+    spec = model.export_spec()  # A model with nothing to export stops here with its reason.
     output = Path(FLAGS.output_dir or Path(FLAGS.model_dir) / "export")
     evaluation, calibration = read_eval_and_calibration(model)
     rows, saved_model = [], None
-    if FLAGS.saved_model and not isinstance(model, (kbert.TextClassifier, kbert.TextRegressor)):
-        logging.info("The raw-string SavedModel covers classifiers and regressors; skipping it "
-                     "for %s.", type(model).__name__)
-    elif FLAGS.saved_model:
+    if FLAGS.saved_model:
         export.to_saved_model(model, output / "saved_model")
         saved_model = export.verify_saved_model(output / "saved_model", evaluation, model)
-    # MediaPipe's TextClassifier tokenizes on its own: single-text, uncased, single-label only.
-    mediapipe = (isinstance(model, kbert.TextClassifier) and not model.multi_label
-                 and not model.pair_inputs
-                 and model.preprocessor.tokenizer.lowercase and FLAGS.mediapipe)
+    # MediaPipe tokenizes on its own: only the runtime the task declares, if any, and only where
+    # it runs the model faithfully (uncased, single texts).
+    mediapipe = FLAGS.mediapipe and spec.mediapipe is not None
+    if FLAGS.mediapipe and not mediapipe:
+        logging.info("Not checked in MediaPipe: %s.", spec.mediapipe_note)
     for variant in FLAGS.variants:
         quantization = None if variant == "float32" else variant
         path = output / variant / "model.tflite"

@@ -1,11 +1,13 @@
 """Questions and contexts to `[CLS] question [SEP] context window [SEP]` windows that remember
 where each context token came from, in characters: what extractive QA trains and decodes on.
 
-The context is split into words with character spans (`split_words`), each word is WordPiece'd,
-and the sub-tokens are cut into windows of at most `sequence_length` tokens that start
-`doc_stride` tokens apart (BERT's SQuAD recipe, as in TF Model Garden's `squad_lib` and Hugging
-Face's `run_qa`). A token maps back to its word's characters, so an answer span is a slice of
-the original context. Written here because KerasHub has no question-answering preprocessing.
+The context is split into words with character spans (`split_words`), each word is WordPiece'd
+by the routine tagging windows use (`word_pieces`: a word that yields no piece is one [UNK], so
+its characters can still be an answer), and the sub-tokens are cut into windows of at most
+`sequence_length` tokens that start `doc_stride` tokens apart (BERT's SQuAD recipe, as in TF
+Model Garden's `squad_lib` and Hugging Face's `run_qa`); a question is tokenized as one text. A
+token maps back to its word's characters, so an answer span is a slice of the original context.
+Written here because KerasHub has no question-answering preprocessing.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import tensorflow as tf
 
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
-from kbert.preprocessing.words import split_words
+from kbert.preprocessing.words import split_words, text_pieces, word_pieces
 
-_TOKENIZE_CHUNK = 65536
 
 
 @dataclasses.dataclass
@@ -57,9 +58,9 @@ def qa_windows(preprocessor: TextPreprocessor, questions: Sequence[str], context
     length = preprocessor.sequence_length
     tokenizer = preprocessor.tokenizer
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    question_pieces = _pieces(preprocessor, list(questions))
+    question_pieces = text_pieces(preprocessor, list(questions))  # A question is one text.
     word_lists, span_lists = zip(*(split_words(c) for c in contexts)) if contexts else ((), ())
-    flat_pieces = _pieces(preprocessor, [w for words in word_lists for w in words])
+    flat_pieces = word_pieces(preprocessor, [w for words in word_lists for w in words])
 
     ids, segments, example, offsets, token_words, max_contexts, targets = [], [], [], [], [], [], []
     word_spans = []
@@ -106,16 +107,6 @@ def qa_windows(preprocessor: TextPreprocessor, questions: Sequence[str], context
     return QAWindows(encoded, np.array(example, np.int64), np.array(offsets, np.int64),
                      token_words, max_contexts, word_spans,
                      None if answers is None else np.array(targets, np.int32).reshape(-1, 2))
-
-
-def _pieces(preprocessor: TextPreprocessor, texts: list[str]) -> list[np.ndarray]:
-    """WordPiece ids of each text (a question, or one context word)."""
-    pieces: list[np.ndarray] = []
-    for start in range(0, len(texts), _TOKENIZE_CHUNK):
-        ragged = preprocessor.word_pieces(texts[start:start + _TOKENIZE_CHUNK])
-        flat, counts = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
-        pieces.extend(np.split(flat, np.cumsum(counts)[:-1]))
-    return pieces
 
 
 def _window_starts(doc_length: int, budget: int, stride: int) -> list[int]:

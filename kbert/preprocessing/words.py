@@ -90,9 +90,8 @@ def word_windows(preprocessor: TextPreprocessor, sentences: Sequence[Sequence[st
     budget = preprocessor.sequence_length - 2  # Room left by [CLS] and [SEP].
     stride = max(1, min(stride or budget // 2, budget))
     tokenizer = preprocessor.tokenizer
-    cls_id, sep_id, unk_id = (tokenizer.cls_token_id, tokenizer.sep_token_id,
-                              tokenizer.token_to_id(tokenizer.oov_token))
-    pieces = _pieces_per_word([w for sentence in sentences for w in sentence], preprocessor, unk_id)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    pieces = word_pieces(preprocessor, [w for sentence in sentences for w in sentence])
 
     window_ids, window_targets, window_sentence = [], [], []
     owner_window, owner_position = [], []
@@ -155,15 +154,35 @@ def word_windows(preprocessor: TextPreprocessor, sentences: Sequence[Sequence[st
         targets=targets)
 
 
-def _pieces_per_word(words: list[str], preprocessor: TextPreprocessor,
-                     unk_id: int) -> list[np.ndarray]:
+def text_pieces(preprocessor: TextPreprocessor, texts: Sequence[str]) -> list[np.ndarray]:
+    """WordPiece ids of each text, tokenized as a whole (empty where the tokenizer keeps
+    nothing), e.g. a question.
+
+    Example:
+    >>> [p.tolist() for p in text_pieces(pre, ["who lives in paris ?"])]
+    [[2040, 3268, 1999, 3000, 1029]]
+    """
     pieces: list[np.ndarray] = []
-    for start in range(0, len(words), _TOKENIZE_CHUNK):
-        ragged = preprocessor.word_pieces(words[start:start + _TOKENIZE_CHUNK])
+    for start in range(0, len(texts), _TOKENIZE_CHUNK):
+        ragged = preprocessor.word_pieces(list(texts[start:start + _TOKENIZE_CHUNK]))
         flat, counts = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
         pieces.extend(np.split(flat, np.cumsum(counts)[:-1]))
-    unk = np.array([unk_id], np.int32)
-    return [p if len(p) else unk for p in pieces]
+    return pieces
+
+
+def word_pieces(preprocessor: TextPreprocessor, words: Sequence[str]) -> list[np.ndarray]:
+    """WordPiece ids of each word, a word the tokenizer keeps nothing of (a lone control
+    character, a zero-width space) being one `[UNK]`: every word has a first sub-token, so a
+    tagger predicts it and a question answerer can point at its characters. Tagging and QA
+    windows both split their words with this routine.
+
+    Example:
+    >>> [p.tolist() for p in word_pieces(pre, ["jeremy", "\u200b", "dogs"])]
+    [[6520], [100], [3899, 2015]]
+    """
+    tokenizer = preprocessor.tokenizer
+    unk = np.array([tokenizer.token_to_id(tokenizer.oov_token)], np.int32)
+    return [p if len(p) else unk for p in text_pieces(preprocessor, words)]
 
 
 def _spans(offsets: np.ndarray, budget: int, stride: int) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
+from kbert.tasks import exports
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
 from kbert.training import metrics
@@ -129,3 +130,34 @@ class TextClassifier(Task):
             return [[self.labels[j] for j in np.flatnonzero(row >= self.threshold)]
                     for row in probabilities]
         return [self.labels[j] for j in probabilities.argmax(-1)]
+
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """Exports `probability` [batch, labels] with labels.txt; the raw-text SavedModel adds
+        `label` (the top label, or for multi-label every label's name where chosen, "" where
+        not). MediaPipe's TextClassifier runs uncased single-text classifiers.
+
+        Example:
+        >>> clf.export_spec().labels
+        ('negative', 'positive')
+        """
+        kind = "Multi-label" if self.multi_label else "Single-label"
+        activation = "sigmoid" if self.multi_label else "softmax"
+        threshold = self.threshold
+        mediapipe, note = exports.mediapipe_text_task(self, "text_classifier")
+        if self.multi_label:
+            text_outputs = exports.chosen_labels(self.labels, "probability", threshold)
+            decide = lambda named: named["probability"] >= threshold  # noqa: E731
+        else:
+            text_outputs = exports.top_label(self.labels, "probability")
+            decide = lambda named: np.argmax(named["probability"], axis=-1)  # noqa: E731
+        return exports.text_spec(
+            self, task="classifier", outputs=lambda outputs: {"probability": outputs},
+            output_names=("probability",),
+            output_descriptions={"probability": "Probability of each label, in the order of "
+                                                "labels.txt."},
+            description=f"{kind} text classifier over {len(self.labels)} labels; the output "
+                        f"holds one {activation} probability per label. Exported by kbert.",
+            text_outputs=text_outputs, labels=tuple(self.labels), labelled_output="probability",
+            decide=decide, mediapipe=mediapipe, mediapipe_note=note,
+            settings={"multi_label": self.multi_label, "threshold": threshold})

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kbert.tasks import exports
 from kbert.tasks.heads import masked_mean
 from kbert.tasks.task import Task
 
@@ -100,10 +101,44 @@ class TextEmbedder(Task):
             "(TextClassifier, TextRegressor...) or adapt the encoder with MaskedLM, then embed with "
             "TextEmbedder.from_preset on the saved encoder.")
 
+    def evaluate_metrics(self, *args, **kwargs):
+        raise NotImplementedError(
+            "TextEmbedder has no labels to score against: compare embeddings yourself (e.g. "
+            "examples/zero_shot_similarity.py: STS-B Spearman of cosine similarities).")
+
+    evaluate = evaluate_metrics
+
     def embed(self, texts: Sequence, batch_size: int = 64) -> np.ndarray:
         """Embeddings of raw texts (or pairs), in input order: [n, dim] ([n, layers + 1, hidden]
         for layers="all")."""
         return self.predict(texts, batch_size=batch_size)
+
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """Exports `embedding` [batch, dim] ([batch, layers + 1, hidden] for layers="all").
+        MediaPipe's TextEmbedder runs uncased single-text embedders with one vector per text.
+
+        Example:
+        >>> emb.export_spec().mediapipe
+        'text_embedder'
+        """
+        several = self.layer_selection == "all"
+        mediapipe, note = exports.mediapipe_text_task(
+            self, "text_embedder",
+            reason="it gives one [layers + 1, hidden] matrix per text (layers='all'), not one "
+                   "vector" if several else "")
+        normalized = " (L2-normalized)" if self.normalize else ""
+        shape = "[1, layers + 1, hidden]" if several else "[1, dim]"
+        what = "matrix (a vector per layer)" if several else "vector"
+        return exports.text_spec(
+            self, task="embedder", outputs=lambda outputs: {"embedding": outputs},
+            output_names=("embedding",),
+            output_descriptions={"embedding": f"The text's embedding{normalized}, {shape}."},
+            description=f"Text embedder: the output is one {what} per text{normalized}. "
+                        "Exported by kbert.",
+            mediapipe=mediapipe, mediapipe_note=note, verify="embeddings",
+            settings={"pooling": self.pooling, "layers": self.layer_selection,
+                      "normalize": self.normalize})
 
 
 def _pool(sequence, mask, pooling: str):

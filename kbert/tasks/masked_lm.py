@@ -11,8 +11,9 @@ import tensorflow as tf
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.masking import continuation_table, mask_batch
+from kbert.tasks import exports
 from kbert.tasks.task import Prepared, Task
-from kbert.training import checkpoint
+from kbert.training import loop
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -33,6 +34,8 @@ class MaskedLM(Task):
     cross-entropy at the selected positions.
     """
 
+    fit_inputs = "raw texts (a list of strings, or kbert.data examples)"
+    streams = False  # Masking follows the in-memory batch plan (seed, step).
     output_name = "mlm_logits"
 
     def __init__(self, backbone, preprocessor, mask_rate: float = 0.15,
@@ -76,7 +79,8 @@ class MaskedLM(Task):
         return Prepared(examples, pipeline.encode(self.preprocessor, [examples.texts]),
                         targets=np.zeros(len(examples), np.int32))
 
-    def _masked(self, batches: tf.data.Dataset, seed: int | None = None) -> tf.data.Dataset:
+    def _masked(self, batches: tf.data.Dataset, seed: int | None = None,
+                start_step: int = 0) -> tf.data.Dataset:
         tokenizer = self.preprocessor.tokenizer
         vocabulary = tokenizer.get_vocabulary()
         options = dict(mask_id=tokenizer.token_to_id("[MASK]"), vocabulary_size=len(vocabulary),
@@ -94,25 +98,26 @@ class MaskedLM(Task):
             return ({**features, "token_ids": masked, "mask_positions": positions},
                     targets, weights)
 
-        return batches.enumerate().map(mask, num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.enumerate(start=start_step).map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1, shuffle: bool = True,
-            seed: int | None = None, callbacks=None, **kwargs):
-        """Continued pretraining on raw texts, masked anew every epoch.
+    def training_inputs(self, batches: tf.data.Dataset, *, seed: int,
+                        start_step: int) -> tf.data.Dataset:
+        """Masks every training batch anew, by (seed, global step): each epoch masks other
+        positions, and a resumed run masks as an uninterrupted one would."""
+        return self._masked(batches, seed=seed, start_step=start_step)
 
-        Example:
-        >>> mlm.fit(kbert.data.read_table("imdb/train.jsonl", "text"), epochs=1)
-        """
+    def evaluate(self, x=None, y=None, batch_size: int = 32, seed: int = 0, **kwargs):
+        """Keras's evaluate (masked-LM loss and accuracy) with the same masks every call."""
         prepared = self.prepare(x, name="x")
-        seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
-        batches = pipeline.training_batches(self.preprocessor, prepared.encoded, prepared.targets,
-                                            batch_size, shuffle=shuffle, seed=seed, epochs=epochs)
-        steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,
-                                         batch_size)
-        self._compile_for(steps, epochs)
-        callbacks = [checkpoint.StopOnNaN(), *(callbacks or [])]
-        return keras.Model.fit(self, self._masked(batches), epochs=epochs, steps_per_epoch=steps,
-                               callbacks=callbacks, shuffle=False, **kwargs)
+        loop.ensure_compiled(self)
+        batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size,
+                                             targets=prepared.targets)
+        return keras.Model.evaluate(self, self._masked(batches, seed=seed), **kwargs)
+
+    def evaluate_metrics(self, x, y=None, batch_size: int = 64) -> dict[str, float]:
+        """The held-out masked-LM loss and accuracy (`heldout_loss`): what `fit`'s
+        validation_data reports."""
+        return self.heldout_loss(x, batch_size=batch_size)
 
     def heldout_loss(self, x, batch_size: int = 64, seed: int = 0) -> dict[str, float]:
         """Masked-LM loss and accuracy on texts, with the same masks every call (`seed`), so
@@ -156,3 +161,16 @@ class MaskedLM(Task):
             self.backbone.save_to_preset(str(tmp))
             self.preprocessor.tokenizer.save_to_preset(str(tmp))
         return str(directory)
+
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """A masked LM has nothing to serve: it adapts an encoder. Raises `ExportError`.
+
+        Example:
+        >>> mlm.save_encoder("runs/imdb_encoder")   # then export a task model built on it
+        """
+        raise exports.not_exportable(
+            self, "a masked LM adapts an encoder and has no serving output (its logits are "
+                  "read at masked positions only, and no runtime has a masked-LM task). Save the "
+                  "adapted encoder with save_encoder(directory) and export a task model built "
+                  "on it (kbert.TextClassifier.from_preset(directory, ...)).")

@@ -6,12 +6,12 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from kbert.data.squad import QAExamples
 from kbert.errors import KbertInputError
 from kbert.preprocessing.qa import qa_windows
+from kbert.tasks import exports
 from kbert.tasks.qa_decoding import Answer, decode_answers
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
@@ -49,6 +49,8 @@ class QuestionAnswerer(Task):
     `fit_null_threshold` chooses on evaluation data (it is saved with the model).
     """
 
+    fit_inputs = "SQuAD-style examples"
+    streams = False
     output_name = "span_logits"  # [batch, length, 2]; exported as start_logits and end_logits.
 
     def __init__(self, backbone, preprocessor, doc_stride: int = 128,
@@ -87,9 +89,47 @@ class QuestionAnswerer(Task):
     def _default_loss(self):
         return span_loss
 
-    def serving_outputs(self, outputs) -> dict:
-        # The BERT QA convention Android apps follow: two [1, L] outputs.
-        return {"start_logits": outputs[..., 0], "end_logits": outputs[..., 1]}
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """Exports `start_logits` and `end_logits` [batch, length] (the BERT QA convention
+        Android apps follow). The raw-text SavedModel takes `question` and `context` and reads
+        one window, [CLS] question [SEP] context [SEP] cut to the sequence length; longer contexts
+        go through kbert's windows (`pack`, the token-id signature). MediaPipe Tasks has no
+        extractive-QA task.
+
+        Example:
+        >>> qa.export_spec().output_names
+        ('start_logits', 'end_logits')
+        """
+        def pack(x, sequence_length: int, name: str = "x") -> Prepared:
+            examples = _as_qa_examples(x, name)
+            windows = qa_windows(exports.at_length(self.preprocessor, sequence_length),
+                                 examples.questions, examples.contexts, None,
+                                 doc_stride=self.doc_stride, max_query_length=self.max_query_length)
+            return Prepared(examples, windows.encoded, None, pairs=True, windows=windows)
+
+        span = " over the [1, L] input tokens."
+        return exports.ExportSpec(
+            task="question_answerer",
+            outputs=lambda outputs: {"start_logits": outputs[..., 0],
+                                     "end_logits": outputs[..., 1]},
+            output_names=("start_logits", "end_logits"),
+            output_descriptions={"start_logits": "Per-token start logits" + span,
+                                 "end_logits": "Per-token end logits" + span},
+            description="Extractive question answerer (BERT QA convention): ids, mask and "
+                        "segment_ids hold [CLS] question [SEP] context [SEP]; start_logits and "
+                        "end_logits score each token as the answer's first and last. Exported "
+                        "by kbert.",
+            input_kind="squad", pack=pack, text_inputs=("question", "context"),
+            raw_text=lambda examples: [list(examples.questions), list(examples.contexts)],
+            verify="answers",
+            mediapipe_note="MediaPipe Tasks has no extractive question-answering task; an app "
+                           "runs the file with the LiteRT interpreter "
+                           "(kbert.export.OnDeviceQuestionAnswerer shows the steps)",
+            settings={"doc_stride": self.doc_stride, "max_query_length": self.max_query_length,
+                      "n_best": self.n_best, "max_answer_length": self.max_answer_length,
+                      "version_2_with_negative": self.version_2_with_negative,
+                      "null_threshold": self.null_threshold})
 
     # ----------------------------------------------------------------------------- data
     def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
@@ -105,17 +145,6 @@ class QuestionAnswerer(Task):
                              examples.answers, doc_stride=self.doc_stride,
                              max_query_length=self.max_query_length)
         return Prepared(examples, windows.encoded, windows.targets, pairs=True, windows=windows)
-
-    def fit(self, x=None, y=None, **kwargs):
-        """Fine-tunes on SQuAD-style examples; see `Task.fit` for the options.
-
-        Example:
-        >>> qa.fit(train_examples, validation_data=dev_examples, epochs=2, batch_size=32)
-        """
-        if isinstance(x, tf.data.Dataset):
-            raise ValueError("QuestionAnswerer.fit takes SQuAD-style examples, not a "
-                             "tf.data.Dataset.")
-        return super().fit(x, y, **kwargs)
 
     # ----------------------------------------------------------------------------- use
     def best_spans(self, x, batch_size: int = 32) -> tuple[Prepared, list[Answer]]:

@@ -7,6 +7,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
+from kbert.tasks import exports
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
 from kbert.training import metrics
@@ -63,3 +64,19 @@ class TextRegressor(Task):
     def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
         """Scores, shape (n,)."""
         return super().predict(x, batch_size=batch_size, **kwargs).reshape(-1)
+
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """Exports `score` [batch] (one float per text or pair). MediaPipe has no text
+        regression task.
+
+        Example:
+        >>> reg.export_spec().output_names
+        ('score',)
+        """
+        return exports.text_spec(
+            self, task="regressor", outputs=lambda outputs: {"score": outputs[..., 0]},
+            output_names=("score",), output_descriptions={"score": "The predicted score."},
+            description="Text regressor; the output holds the predicted score. Exported by kbert.",
+            mediapipe_note="MediaPipe Tasks has no text regression task (its TextClassifier "
+                           "would read the score as a category's probability)")

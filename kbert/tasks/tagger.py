@@ -6,11 +6,11 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kbert.data.conll import TaggedSentences
 from kbert.errors import KbertInputError
 from kbert.preprocessing.words import IGNORE, word_windows
+from kbert.tasks import exports
 from kbert.tasks.tag_decoding import entity_spans, is_iob, repair_iob, softmax
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
@@ -58,6 +58,8 @@ class TokenClassifier(Task):
     are repaired to valid IOB2 (an I-X that opens an entity becomes B-X).
     """
 
+    fit_inputs = "word lists (or kbert.data.read_conll sentences) with their tags"
+    streams = False
     output_name = "logits"  # Per-token logits [batch, length, labels], as exported.
 
     def __init__(self, backbone, preprocessor, labels: Sequence[str],
@@ -108,8 +110,6 @@ class TokenClassifier(Task):
         """
         if isinstance(x, Prepared):
             return x
-        if isinstance(x, tuple) and len(x) == 2 and y is None:
-            x, y = x  # validation_data=(word_lists, tag_lists)
         sentences = _as_sentences(x, y, name)
         label_ids = None if sentences.tags is None else self._label_ids(sentences)
         windows = word_windows(self.preprocessor, sentences.words, label_ids,
@@ -136,17 +136,6 @@ class TokenClassifier(Task):
         return ids
 
     # ----------------------------------------------------------------------------- train / use
-    def fit(self, x=None, y=None, **kwargs):
-        """Fine-tunes on word lists and their tags; see `Task.fit` for the options.
-
-        Example:
-        >>> tagger.fit(train_words, train_tags, validation_data=(dev_words, dev_tags), epochs=3)
-        """
-        if isinstance(x, tf.data.Dataset):
-            raise ValueError("TokenClassifier.fit takes word lists (or read_conll sentences), "
-                             "not a tf.data.Dataset.")
-        return super().fit(x, y, **kwargs)
-
     def predict_scores(self, x, batch_size: int = 32) -> list[np.ndarray]:
         """Per-word label probabilities: one (words, labels) array per sentence.
 
@@ -200,6 +189,40 @@ class TokenClassifier(Task):
     def _report_words(self, prepared: Prepared, word_scores: list[np.ndarray]) -> dict[str, float]:
         true = prepared.examples.tags
         return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.iob)
+
+
+    # ----------------------------------------------------------------------------- export
+    def export_spec(self) -> exports.ExportSpec:
+        """Exports per-token `logits` [batch, length, labels] with labels.txt; the raw-text
+        SavedModel (a sentence string, split by the tokenizer, read in one window) adds `label`
+        [batch, length], every token's top label ("" on padding). Word lists are windowed the
+        tagger's way at any length (`pack`); MediaPipe has no token-classification task.
+
+        Example:
+        >>> tagger.export_spec().labels
+        ('O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC')
+        """
+        def pack(x, sequence_length: int, name: str = "x") -> Prepared:
+            sentences = _as_sentences(x, None, name)
+            windows = word_windows(exports.at_length(self.preprocessor, sequence_length),
+                                   sentences.words, stride=self.window_stride)
+            return Prepared(sentences, windows.encoded, None, windows=windows)
+
+        return exports.ExportSpec(
+            task="tagger", outputs=lambda outputs: {"logits": outputs}, output_names=("logits",),
+            output_descriptions={"logits": "Per-token logits over the labels of labels.txt "
+                                           "(last axis)."},
+            description=f"Word tagger over {len(self.labels)} labels; the output holds per-token "
+                        "logits [1, length, labels]; a word's label is read at its first "
+                        "sub-token. Exported by kbert.",
+            input_kind="words", pack=pack,
+            raw_text=lambda sentences: [[" ".join(words) for words in sentences.words]],
+            text_outputs=exports.token_labels(self.labels, "logits"), labels=tuple(self.labels),
+            labelled_output="logits", verify="tags",
+            mediapipe_note="MediaPipe Tasks has no token-classification text task; an app runs "
+                           "the file with the LiteRT interpreter (kbert.export.OnDeviceTagger "
+                           "shows the steps)",
+            settings={"window_stride": self.window_stride, "iob": self.iob})
 
 
 def _token_loss(window_logits: np.ndarray, prepared: Prepared) -> float:

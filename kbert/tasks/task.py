@@ -3,9 +3,7 @@ defaults, and a config that round-trips through `save` / `kbert.load_model`."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 from typing import Any
 
 import keras
@@ -16,9 +14,9 @@ from kbert import presets
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
 from kbert.preprocessing import pipeline
-from kbert.preprocessing.inputs import as_examples
+from kbert.preprocessing.inputs import as_examples, split_xy
 from kbert.preprocessing.text import TextPreprocessor
-from kbert.training import checkpoint
+from kbert.training import loop
 from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
 
@@ -42,6 +40,10 @@ class Task(keras.Model):
     report on a whole prediction set (`_report`).
     """
 
+    # What fit takes, and whether a tf.data.Dataset of (text, label) may stream it.
+    fit_inputs = "texts or (text_a, text_b) pairs with labels"
+    streams = True
+
     def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor,
                  pair_inputs: bool = False, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -50,7 +52,6 @@ class Task(keras.Model):
         # Whether inputs are (text_a, text_b) pairs: set by fit, kept in the config for export.
         self.pair_inputs = bool(pair_inputs)
         self.dtype_policy = backbone.dtype_policy
-        self._recipe: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -150,13 +151,17 @@ class Task(keras.Model):
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *,
                 learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
                 weight_decay: float = 0.01, clipnorm: float | None = 1.0,
-                layer_decay: float | None = None, jit_compile="auto", **kwargs):
+                layer_decay: float | None = None, total_steps: int | None = None,
+                jit_compile="auto", **kwargs):
         """With no arguments: BERT's recipe. AdamW (weight decay 0.01, not on LayerNorm or
         biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
-        gradient-norm clipping at 1.0. The schedule is planned by each `fit` over that call's
-        steps. `jit_compile="auto"` is Keras's rule: XLA on GPU/TPU, off on a CPU-only
-        TensorFlow machine, where BENCHMARKS.md measured 4% faster steps for 68 s more compiling
-        over three length buckets (`scripts/benchmark.py --what=xla`).
+        gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
+        keeping the optimizer's state (so a second `fit`, or a `fit` on a loaded model, warms up
+        and decays again); `train_on_batch` or a custom loop before any `fit` runs at
+        `learning_rate`, or over `total_steps` if given. `jit_compile="auto"` is Keras's rule:
+        XLA on GPU/TPU, off on a CPU-only TensorFlow machine, where BENCHMARKS.md measured 4%
+        faster steps for 68 s more compiling over three length buckets
+        (`scripts/benchmark.py --what=xla`).
 
         `layer_decay` (e.g. 0.9) gives each encoder layer the learning rate of the one above
         times the factor (the head keeps `learning_rate`; see
@@ -166,41 +171,29 @@ class Task(keras.Model):
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
         >>> model.compile(learning_rate=1e-4, layer_decay=0.8)
         """
-        self._recipe = None
         if optimizer == "auto":
             multipliers = (None if layer_decay is None
                            else layer_decay_multipliers(self.backbone, layer_decay))
-            self._recipe = dict(learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                                weight_decay=weight_decay, clipnorm=clipnorm,
-                                lr_multipliers=multipliers)
-            optimizer = bert_adamw(total_steps=1, **self._recipe)  # Re-planned by fit().
-        self._compile_args = dict(
-            loss=self._default_loss() if loss == "auto" else loss,
-            metrics=self._default_metrics() if metrics == "auto" else metrics,
-            jit_compile=jit_compile, **kwargs)
-        super().compile(optimizer=optimizer, **self._compile_args)
+            optimizer = bert_adamw(learning_rate, total_steps=total_steps,
+                                   warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                                   clipnorm=clipnorm, lr_multipliers=multipliers, replan=True)
+        super().compile(optimizer=optimizer,
+                        loss=self._default_loss() if loss == "auto" else loss,
+                        metrics=self._default_metrics() if metrics == "auto" else metrics,
+                        jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):
-        # How load_model restores the optimizer (and its state), loss and metrics.
+        # How load_model restores the optimizer (and its state), loss and metrics. The
+        # optimizer's schedule remembers that fit plans it (WarmupLinearDecay.replan).
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
-
-    def _plan_schedule(self, total_steps: int) -> None:
-        # Keras's own compile: our compile() would forget the recipe. The optimizer's variables
-        # belong in the model's distribution strategy (MirroredStrategy, ...), if any.
-        strategy = getattr(self, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            optimizer = bert_adamw(total_steps=max(total_steps, 1), **self._recipe)
-        super().compile(optimizer=optimizer, **self._compile_args)
 
     # ----------------------------------------------------------------------------- data
     def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
         """Checks and tokenizes inputs once; `fit`, `evaluate` and `predict` accept the result."""
         if isinstance(x, Prepared):
             return x
-        if isinstance(x, tuple) and len(x) == 2 and y is None and not isinstance(x[0], str):
-            x, y = x  # validation_data=(texts, labels)
         examples = as_examples(x, y, name=name)
         targets = None if examples.labels is None else self._targets(examples)
         return Prepared(examples, pipeline.encode(self.preprocessor, examples.segments), targets,
@@ -216,7 +209,7 @@ class Task(keras.Model):
             validation_data=None, callbacks=None, shuffle: bool = True, seed: int | None = None,
             group_by_length: bool = True, steps_per_epoch: int | None = None,
             initial_epoch: int = 0, checkpoint_dir: str | None = None,
-            checkpoint_every: int = 500, **kwargs):
+            checkpoint_every: int = 500, shuffle_buffer: int = 10_000, **kwargs):
         """Fine-tunes on raw text.
 
         Example:
@@ -226,13 +219,24 @@ class Task(keras.Model):
         `x` is anything `prepare` takes, or a `tf.data.Dataset` of (text, label) elements
         (labels already numeric; pass `steps_per_epoch` if its size is unknown). Batches hold
         examples of similar length, padded to their length bucket (`group_by_length`); the
-        batches of every epoch are fixed by `seed` (random if None).
-        `validation_data` is reported after every epoch with the task's full metrics.
+        batches of every epoch are fixed by `seed` (random if None). `steps_per_epoch` makes
+        each epoch that many batches, the data continuing where the last epoch stopped.
+        Streams are shuffled through a buffer of `shuffle_buffer` rows.
+        `validation_data` is (x, y) (a tuple is always (x, y), as in Keras), or labelled
+        examples, reported after every epoch with the task's full metrics.
+        Each call trains on with the optimizer state it finds (a loaded model, an earlier fit)
+        and plans the default schedule over its own steps (`kbert.training.loop`).
         With `checkpoint_dir`, the full training state is saved every `checkpoint_every` steps
         and at each epoch's end; calling `fit` again the same way resumes exactly where the
-        last checkpoint was taken (kbert.training.checkpoint). A loss that becomes NaN stops
-        training with `TrainingDiverged`, naming the step.
+        last checkpoint was taken; a checkpoint of another run (other data, seed, batch size,
+        epochs or optimizer recipe) is refused with `kbert.CheckpointMismatch`. A loss that
+        becomes NaN stops training with `TrainingDiverged`, naming the step.
         """
+        options = loop.FitOptions(
+            batch_size=batch_size, epochs=epochs, shuffle=shuffle, seed=seed,
+            group_by_length=group_by_length, steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, shuffle_buffer=shuffle_buffer)
         callbacks = list(callbacks or [])
         if validation_data is not None:
             if isinstance(validation_data, tf.data.Dataset):
@@ -240,84 +244,24 @@ class Task(keras.Model):
                     self.preprocessor, validation_data, batch_size, group_by_length=False)
             else:
                 callbacks.insert(0, EvaluationCallback(self.prepare(
-                    validation_data, name="validation_data"), batch_size=batch_size * 2))
+                    *split_xy(validation_data), name="validation_data"),
+                    batch_size=batch_size * 2))
         if isinstance(x, tf.data.Dataset):
-            train = pipeline.streaming_batches(self.preprocessor, x, batch_size,
-                                               group_by_length=group_by_length)
-            steps = steps_per_epoch or _known_steps(x, batch_size, self.preprocessor)
+            if not self.streams:
+                raise ValueError(f"{type(self).__name__}.fit takes {self.fit_inputs}, not a "
+                                 "tf.data.Dataset.")
             self.pair_inputs = isinstance(x.element_spec[0], (tuple, list))
-            if steps_per_epoch:
-                train = train.repeat()
-            self._compile_for(steps, epochs - initial_epoch)
-            callbacks.insert(0, checkpoint.StopOnNaN())
-            with unwrapped_input_errors():  # A bad row of a streamed file (stream_table).
-                return super().fit(train, epochs=epochs, callbacks=callbacks,
-                                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                                   shuffle=False, **kwargs)
-
+            return loop.fit_stream(self, x, options, callbacks, **kwargs)
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "fit")
         self.pair_inputs = prepared.pairs
-        steps = pipeline.steps_per_epoch(prepared.encoded, self.preprocessor.bucket_lengths,
-                                         batch_size, group_by_length)
-        saved = checkpoint.read_state(checkpoint_dir) if checkpoint_dir else None
-        if seed is None:  # Drawn once (from NumPy, which keras.utils.set_random_seed seeds), so
-            # that the batch plan can be rebuilt on resume.
-            seed = saved["seed"] if saved else int(np.random.randint(2**31 - 1))
-        state = {"seed": int(seed), "steps_per_epoch": steps, "epochs": epochs,
-                 "batch_size": batch_size, "examples": len(prepared.encoded), "epoch_logs": []}
-        if saved and any(saved[k] != state[k] for k in
-                         ("seed", "steps_per_epoch", "epochs", "batch_size", "examples")):
-            raise ValueError(f"the checkpoint in {checkpoint_dir} is from another run (seed, "
-                             "data, batch size or epochs differ); remove it to start over.")
-        self._compile_for(steps, epochs - initial_epoch)
-        first_step = initial_epoch * steps  # The global step at this optimizer's step 0.
-        start, earlier_epochs = first_step, []
-        if saved:
-            state = checkpoint.restore(self, checkpoint_dir)
-            start, earlier_epochs = state["step"], list(state["epoch_logs"])
-            if start % steps:  # Resumed mid-epoch: the epoch's running averages continue.
-                callbacks.append(checkpoint.ResumeEpochMetrics(
-                    checkpoint.saved_metric_states(checkpoint_dir)))
-        keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, checkpoint_every, state,
-                                                first_step) if checkpoint_dir else None)
-        # NaN first: a diverged step must stop training before it can be checkpointed.
-        recorder = _EpochLogs()
-        callbacks += [checkpoint.StopOnNaN(keeper, first_step), recorder] + (
-            [keeper] if keeper else [])
-        history = None
-        epoch, done = divmod(start, steps)
-        while epoch < epochs:
-            # A resumed epoch runs only its remaining steps, then whole epochs follow.
-            left = steps - done if done else steps * (epochs - epoch)
-            train = pipeline.training_batches(
-                self.preprocessor, prepared.encoded, prepared.targets, batch_size,
-                shuffle=shuffle, seed=seed, group_by_length=group_by_length, epochs=epochs,
-                start_step=epoch * steps + done)
-            last_epoch = epoch + 1 if done else epochs
-            # shuffle=False for Keras: the batch plan above already shuffles every epoch.
-            history = super().fit(train, epochs=last_epoch, initial_epoch=epoch,
-                                  steps_per_epoch=min(left, steps), callbacks=callbacks,
-                                  shuffle=False, **kwargs)
-            epoch, done = last_epoch, 0
-        # One History for the whole run, including epochs logged before an interruption.
-        history = history or keras.callbacks.History()
-        history.history = {}
-        for logs in earlier_epochs + recorder.logs:
-            for key, value in logs.items():
-                history.history.setdefault(key, []).append(value)
-        history.epoch = list(range(len(earlier_epochs) + len(recorder.logs)))
-        return history
+        return loop.fit_examples(self, prepared, options, callbacks, **kwargs)
 
-    def _compile_for(self, steps: int | None, epochs: int) -> None:
-        """Compiles if needed and plans the default schedule over this fit's steps."""
-        if not self.compiled:
-            self.compile()
-        if self._recipe is not None:
-            if steps is None:
-                raise ValueError("The default schedule needs the number of steps: pass "
-                                 "steps_per_epoch for a tf.data.Dataset of unknown size.")
-            self._plan_schedule(steps * epochs)
+    def training_inputs(self, batches: tf.data.Dataset, *, seed: int,
+                        start_step: int) -> tf.data.Dataset:
+        """What the model trains on, from padded (features, targets) batches starting at global
+        step `start_step`: the batches themselves; `MaskedLM` masks them."""
+        return batches
 
     def _predict_prepared(self, prepared: Prepared, batch_size: int, **kwargs) -> np.ndarray:
         # Sorted by length so each batch pads little; the original order is restored after.
@@ -345,9 +289,26 @@ class Task(keras.Model):
             done += len(batch)
         return outputs
 
+    def export_spec(self):
+        """What this task exports (`kbert.tasks.exports.ExportSpec`): every task declares its own,
+        and `kbert.export` reads nothing else. Raises `ExportError` for a task with no export.
+
+        Example:
+        >>> clf.export_spec().output_names
+        ('probability',)
+        """
+        from kbert.tasks.exports import not_exportable
+
+        raise not_exportable(self, "it declares no export (Task.export_spec).")
+
     def serving_outputs(self, outputs) -> dict:
-        """The named outputs an export serves (TFLite, SavedModel token-id signature)."""
-        return {self.output_name: outputs}
+        """The named outputs an export serves (TFLite, SavedModel), from the model's outputs.
+
+        Example:
+        >>> qa.serving_outputs(logits)["start_logits"].shape
+        (1, 384)
+        """
+        return self.export_spec().outputs(outputs)
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
         """Model outputs for raw texts (or pairs), in input order.
@@ -376,8 +337,7 @@ class Task(keras.Model):
         """Keras's evaluate (loss and compiled metrics) on raw texts and labels."""
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "evaluate")
-        if not self.compiled:
-            self.compile()
+        loop.ensure_compiled(self)
         batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size,
                                              targets=prepared.targets)
         return super().evaluate(batches, **kwargs)
@@ -404,26 +364,3 @@ class Task(keras.Model):
         if examples.labels is None:
             raise KbertInputError("metrics need labels", source=examples.source)
         return self._report(self._targets(examples), np.asarray(outputs))
-
-
-class _EpochLogs(keras.callbacks.Callback):
-    """Every epoch's logs of this `fit`, across its phases."""
-
-    def __init__(self):
-        super().__init__()
-        self.logs: list[dict] = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.logs.append({k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)})
-
-
-def _known_steps(dataset: tf.data.Dataset, batch_size: int, preprocessor) -> int | None:
-    # A streamed dataset groups rows per bucket, which can add one partial batch per bucket.
-    count = int(dataset.cardinality())
-    if count < 0:
-        return None
-    x_spec = dataset.element_spec[0]
-    first = x_spec[0] if isinstance(x_spec, (tuple, list)) else x_spec
-    if first.shape.rank == 1:
-        return None  # Already batched by the user: we cannot know the row count cheaply.
-    return math.ceil(count / batch_size) + len(preprocessor.bucket_lengths)

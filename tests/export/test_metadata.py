@@ -96,8 +96,8 @@ def test_metadata_json_describes_what_was_embedded(exported):
     assert written == info
     assert {k: v for k, v in written.items() if k != "tflite_metadata"} == {
         **export.read_metadata(with_metadata), "file": "model.tflite", "task": "classifier",
-        "multi_label": False, "lowercase": True, "pair_inputs": False,
-        "mediapipe_text_classifier": True}
+        "lowercase": True, "pair_inputs": False, "mediapipe": "text_classifier",
+        "mediapipe_note": "", "settings": {"multi_label": False, "threshold": 0.5}}
     assert written["name"] == "tiny sentiment" and written["version"] == "1"
     assert "Single-label text classifier over 2 labels" in written["description"]
     assert written["min_parser_version"] == "1.1.0"
@@ -152,8 +152,9 @@ def test_pair_or_cased_models_get_metadata_with_a_warning(exported, tmp_path, ca
             info = export.write_metadata(path, clf)
     finally:
         clf.pair_inputs = False
-    assert info["mediapipe_text_classifier"] is False and info["pair_inputs"] is True
-    assert "cannot run it faithfully" in caplog.text and "text-pair" in caplog.text
+    assert info["mediapipe"] is None and info["pair_inputs"] is True
+    assert "text-pair model" in info["mediapipe_note"]
+    assert "cannot run this TextClassifier faithfully" in caplog.text and "text-pair" in caplog.text
 
 
 def test_a_regressor_gets_a_score_output_without_labels(tmp_path):

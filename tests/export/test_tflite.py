@@ -21,28 +21,6 @@ def clf():
     return model
 
 
-def run_litert(path, features):
-    runner = Interpreter(model_path=str(path)).get_signature_runner()
-    return np.concatenate([runner(**f)["probability"] for f in features])
-
-
-@pytest.mark.parametrize("quantization, atol", [
-    (None, 1e-5), ("float16", 1e-2), ("dynamic", 5e-2), ("int8", 1.5e-1)])
-def test_each_variant_is_builtin_only_frozen_and_close_to_keras(clf, tmp_path, quantization, atol):
-    path = tmp_path / f"{quantization}.tflite"
-    info = export.to_tflite(clf, path, quantization=quantization, representative_data=TEXTS)
-    assert path.is_file() and info["bytes"] == path.stat().st_size
-    assert not any(op.startswith("CUSTOM") for op in info["ops"])
-    assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(info["ops"])
-    interpreter = Interpreter(model_path=str(path))
-    (inputs,) = interpreter.get_signature_list().values()
-    assert inputs == {"inputs": ["ids", "mask", "segment_ids"], "outputs": ["probability"]}
-    for detail in interpreter.get_input_details():
-        assert tuple(detail["shape"]) == (1, 32) and detail["dtype"] == np.int32
-    features = export.device_features(clf, TEXTS, 32)
-    np.testing.assert_allclose(run_litert(path, features), clf.predict(TEXTS), atol=atol)
-
-
 def test_int8_keeps_attention_scores_on_their_own_scale(clf, tmp_path):
     # Keras masks padding with -1e9; an int8 tensor holding that value needs a scale of ~4e6 per
     # step, which flattens every real attention score. Every int8 tensor here must stay at the
@@ -84,6 +62,13 @@ def test_int8_needs_representative_texts(clf, tmp_path):
         export.to_tflite(clf, tmp_path / "c.tflite", quantization="int8",
                          representative_data=["good", 3])
     assert not list(tmp_path.iterdir())
+
+
+def test_rows_longer_than_the_file_are_refused_not_cut():
+    features = tflite_module.padded_inputs([[2, 7, 3]], None, 4)
+    assert features[0]["ids"].tolist() == [[2, 7, 3, 0]] and features[0]["mask"].sum() == 3
+    with pytest.raises(ValueError, match="row 0 holds 5 tokens but the model file takes 4"):
+        tflite_module.padded_inputs([[2, 7, 8, 9, 3]], None, 4)
 
 
 def test_unknown_quantization_is_refused(clf, tmp_path):

@@ -90,3 +90,24 @@ def test_long_questions_are_cut_to_max_query_length(pre):
     assert len(w.encoded.token_ids.to_list()[0]) == 10
     assert w.encoded.token_ids.to_list()[0][:7] == [2, *ids("the", "dog", "the", "dog", "the"), 3]
     assert w.targets is None
+
+
+def test_a_context_word_that_yields_no_piece_is_one_unk_and_can_be_the_answer(pre):
+    # A zero-width space and a control character are words of their own (split_words) that
+    # WordPiece keeps nothing of; as in tagging windows (words.word_pieces) each becomes [UNK],
+    # so its characters stay reachable and the tokens after it keep their words.
+    context = "jeremy \u200b lives \x00 in paris"
+    assert pre.word_pieces(["\u200b", "\x00"]).row_lengths().numpy().tolist() == [0, 0]
+    w = qa_windows(pre, ["who ?", "who ?"], [context, context],
+                   [answer("\u200b", context), answer("paris", context)])
+    row = w.encoded.token_ids.to_list()[0]
+    assert row[4:] == [*ids("jeremy"), 1, *ids("lives"), 1, *ids("in", "paris"), 3]
+    assert w.token_word[0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert w.targets.tolist() == [[5, 5], [9, 9]]
+    assert span_text(w, 0, context) == "\u200b" and span_text(w, 1, context) == "paris"
+
+
+def test_questions_are_tokenized_as_whole_texts(pre):
+    # No [UNK] rule for a question: it is one text, not a list of words.
+    w = qa_windows(pre, ["who \u200b ?"], ["jeremy lives"], None)
+    assert w.encoded.token_ids.to_list()[0][:4] == [2, 1, *ids("?"), 3]

@@ -86,3 +86,11 @@ def test_word_outputs_map_window_scores_back_to_sentences(pre):
     outputs = w.encoded.token_ids.to_tensor(shape=[len(w.encoded), 8]).numpy()[..., None]
     words = w.word_outputs(outputs)
     assert [o[:, 0].tolist() for o in words] == [ids(*sentence), ids("jeremy")]
+
+
+def test_tagging_and_qa_windows_share_one_word_to_pieces_routine(pre):
+    from kbert.preprocessing import qa, words
+
+    assert qa.word_pieces is words.word_pieces
+    pieces = words.word_pieces(pre, ["jeremy", "\u200b", "dogs"])
+    assert [p.tolist() for p in pieces] == [ids("jeremy"), [UNK], ids("dog", "##s")]

@@ -35,3 +35,32 @@ def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_pa
     assert "| float32 |" in table and "| int8 |" in table
     assert "MediaPipe TextClassifier (dynamic" in table and "SavedModel raw-string" in table
     assert (out / "export_report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_tagger_gets_its_saved_model_and_on_device_check(tiny_preset, tmp_path):
+    conll = tmp_path / "ner.txt"
+    sentences = [[("jeremy", "B-PER"), ("lives", "O"), ("in", "O"), ("paris", "B-LOC")],
+                 [("the", "O"), ("man", "O"), ("works", "O"), ("in", "O"), ("london", "B-LOC")]]
+    conll.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in s) for s in sentences * 2)
+                     + "\n")
+    model = kbert.TokenClassifier.from_preset(tiny_preset, labels=["O", "B-PER", "B-LOC"],
+                                              sequence_length=16)
+    model.fit(kbert.data.read_conll(conll), epochs=1, verbose=0)
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    model.save(model_dir / "model.keras")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "export_model.py"), f"--model_dir={model_dir}",
+         f"--eval_file={conll}", "--variants=float32", "--latency_examples=1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = model_dir / "export"
+    report = json.loads((out / "export_report.json").read_text())
+    # The SavedModel of a tagger (it used to be skipped): both signatures agree with Keras.
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    assert report["saved_model"]["max_abs_difference"] < 1e-4
+    assert report["saved_model"]["token_ids_max_abs_difference"] < 1e-4
+    assert report["saved_model"]["label_agreement"] == 1.0
+    (row,) = report["variants"]
+    assert row["agreement"] == 1.0 and row["metrics"]["f1"] == row["keras_metrics"]["f1"]
+    assert "mediapipe_agreement" not in row  # MediaPipe has no tagging task: not attempted.

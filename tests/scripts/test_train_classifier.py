@@ -80,6 +80,26 @@ def test_eval_labels_outside_the_training_labels_are_refused(tiny_preset, tmp_pa
     assert f"{dev}, row 2, field 'label': unknown label 'neutral'" in result.stderr
 
 
+def test_a_checkpoint_of_another_run_is_one_error_line(tiny_preset, tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 4)
+    model_dir = tmp_path / "run"
+    # Another run's checkpoint where this run keeps its own (a fit leaves its last one).
+    other = kbert.TextClassifier.from_preset(tiny_preset, labels=["neg", "pos"],
+                                             sequence_length=32)
+    other.fit(["i loved it", "so boring"], ["pos", "neg"], batch_size=2, seed=3, verbose=0,
+              checkpoint_dir=str(model_dir / "checkpoint"))
+    result = run(f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
+                 "--label_column=label", "--sequence_length=32", "--batch_size=4", "--seed=3",
+                 f"--model_dir={model_dir}")
+    assert result.returncode != 0
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert "is from another run: the training data (its texts, labels or order)" in line
+    assert "examples 2 there, 8 here" in line and "--noresume" in line
+    assert "Traceback" not in result.stderr
+    assert read_state(model_dir / "checkpoint")["examples"] == 2  # Left as it was.
+
+
 def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_result(tiny_preset,
                                                                                    tmp_path):
     train = tmp_path / "train.tsv"
@@ -87,7 +107,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
                      "i loved it\tpos\nreally bad food\tneg\n" * 2)
     common = [f"--preset={tiny_preset}", f"--train_file={train}", f"--eval_file={train}",
               "--text_column=sentence", "--label_column=label", "--sequence_length=32",
-              "--epochs=40", "--batch_size=2", "--checkpoint_every=7", "--seed=3"]
+              "--epochs=20", "--batch_size=2", "--checkpoint_every=7", "--seed=3"]
     reference = run(*common, f"--model_dir={tmp_path / 'reference'}")
     assert reference.returncode == 0, reference.stderr[-3000:]
 
@@ -98,7 +118,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
         step = (read_state(model_dir / "checkpoint") or {"step": 0})["step"]
-        if step >= 50 and step % 4:  # a checkpoint in the middle of an epoch (4 steps each)
+        if step >= 21 and step % 4:  # a checkpoint in the middle of an epoch (4 steps each)
             os.kill(process.pid, signal.SIGKILL)
             break
         time.sleep(0.2)
