@@ -39,6 +39,18 @@ def tiny_task(cls, sequence_length: int = 32, **kwargs):
     return cls(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length), **kwargs)
 
 
+class Crash(keras.callbacks.Callback):
+    """A callback that simulates the process dying once the optimizer has taken `step` steps."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt("killed")
+
+
 @pytest.fixture
 def tiny_parts():
     """(backbone, preprocessor) of a tiny random BERT, sequence_length 32."""

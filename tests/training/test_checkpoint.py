@@ -7,7 +7,7 @@ import pytest
 import kbert
 from kbert.preprocessing import pipeline
 from kbert.training.checkpoint import TrainingDiverged, read_state
-from tests.conftest import tiny_task
+from tests.conftest import Crash, tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very very good and lovely film with the man", "so boring", "not good"] * 3
@@ -23,18 +23,6 @@ def test_the_batch_plan_is_fixed_by_seed_and_epoch_and_covers_each_example_once(
     assert all(len(set(np.searchsorted([16, 32, 64], lengths[b]))) == 1 for b in plan)
     other = pipeline.plan_batches(lengths, [16, 32, 64], 2, seed=3, epoch=2)
     assert [b.tolist() for b in plan] != [b.tolist() for b in other]
-
-
-class Crash(keras.callbacks.Callback):
-    """Simulates the process dying after `step` optimizer steps."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) == self.step:
-            raise KeyboardInterrupt("killed")
 
 
 def train(checkpoint_dir, crash_at=None):

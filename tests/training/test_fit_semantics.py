@@ -15,7 +15,7 @@ import kbert
 from kbert.preprocessing import pipeline
 from kbert.training import checkpoint
 from kbert.training.checkpoint import read_state
-from tests.conftest import tiny_task
+from tests.conftest import Crash, tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very good and lovely film", "so boring", "not good"]
@@ -190,13 +190,7 @@ def test_streaming_is_refused_by_tasks_that_cannot_stream():
 def run(directory, *, texts=TEXTS, compile_args=None, crash_at=None, **options):
     clf = classifier()
     clf.compile(**{"learning_rate": 1e-3, **(compile_args or {})})
-    callbacks = []
-    if crash_at:
-        class Crash(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                if int(self.model.optimizer.iterations.numpy()) == crash_at:
-                    raise KeyboardInterrupt("killed")
-        callbacks.append(Crash())
+    callbacks = [Crash(crash_at)] if crash_at else []
     fit_options = {"epochs": 2, "batch_size": 4, "seed": 7, **options}
     clf.fit(texts, LABELS, verbose=0, checkpoint_dir=str(directory), checkpoint_every=1,
             callbacks=callbacks, **fit_options)
@@ -241,13 +235,7 @@ def test_a_loaded_model_resumes_its_own_continued_run(tmp_path):
     def continued(crash_at=None):
         keras.utils.set_random_seed(0)  # The same dropout draws in each of the three runs.
         model = kbert.load_model(tmp_path / "model.keras")
-        callbacks = []
-        if crash_at:
-            class Crash(keras.callbacks.Callback):
-                def on_train_batch_end(self, batch, logs=None):
-                    if int(self.model.optimizer.iterations.numpy()) == crash_at:
-                        raise KeyboardInterrupt("killed")
-            callbacks.append(Crash())
+        callbacks = [Crash(crash_at)] if crash_at else []
         model.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=2, verbose=0,
                   checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=1,
                   callbacks=callbacks)
