@@ -79,6 +79,7 @@ def main(argv):
             path = Path(tmp) / "model.tflite"
             info = export.to_tflite(model, path, quantization="dynamic",
                                     sequence_length=FLAGS.tflite_length)
+            export.write_metadata(path, model)  # vocab.txt (and labels.txt) for the app
             checked = export.verify(path, evaluation if evaluation is not None else check,
                                     reference=model, latency_examples=20)
         row["tflite"] = {"sequence_length": info["sequence_length"], "bytes": info["bytes"],
