@@ -34,8 +34,9 @@ class QaInput(val question: String, val context: String, val words: List<Word>,
 /**
  * Packs questions and contexts into windows exactly as `kbert.preprocessing.qa.qa_windows`
  * (BERT's SQuAD recipe): the question keeps its first [maxQueryLength] tokens; the context is
- * split into words ([splitWords]), each word WordPiece'd, and the context tokens are cut into
- * windows of at most [sequenceLength] tokens that start [docStride] tokens apart.
+ * split into words ([splitWords]), each word WordPiece'd (one [UNK] if it yields none), and the
+ * context tokens are cut into windows of at most [sequenceLength] tokens that start [docStride]
+ * tokens apart.
  *
  *     val packer = QaPacker(tokenizer)          // 384, stride 128, query 64: kbert's defaults
  *     val input = packer.pack("Who lives in Paris?", "Jeremy lives in Paris.")
@@ -54,7 +55,10 @@ class QaPacker(
         val doc = ArrayList<Int>()
         val docWord = ArrayList<Int>()
         for ((w, word) in words.withIndex()) {
-            for (id in tokenizer.tokenize(word.text)) {
+            // A word that yields no piece (a lone control or zero-width character) is one
+            // [UNK], as in kbert (kbert.preprocessing.words.word_pieces): every word has a token.
+            val pieces = tokenizer.tokenize(word.text)
+            for (id in if (pieces.isEmpty()) intArrayOf(vocabulary.unkId) else pieces) {
                 doc.add(id)
                 docWord.add(w)
             }
