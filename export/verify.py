@@ -17,7 +17,7 @@ from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
-from kbert.export.tflite import padded_inputs
+from kbert.export.tflite import is_dynamic, pad_features, padded_inputs, stack_rows
 from kbert.preprocessing import as_examples
 from kbert.preprocessing.inputs import split_xy
 from kbert.tasks.tag_decoding import softmax
@@ -25,15 +25,19 @@ from kbert.tasks.tag_decoding import softmax
 _KERAS_INPUTS = {"token_ids": "ids", "padding_mask": "mask", "segment_ids": "segment_ids"}
 
 
-def _file_length(tflite_path: str) -> int:
-    return int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
+def _file_length(tflite_path: str) -> int | None:
+    """The file's static input length, or None when it takes each row at its own length."""
+    details = Interpreter(model_path=tflite_path).get_input_details()
+    return None if is_dynamic(details) else int(details[0]["shape"][1])
 
 
-def _run_file(tflite_path: str, threads: int, features: list[dict]) -> dict[str, np.ndarray]:
-    """Every output of the file for each [1, L] input, stacked by name: [rows, ...]."""
+def _run_file(tflite_path: str, threads: int, features: list[dict],
+              width: int | None = None) -> dict[str, np.ndarray]:
+    """Every output of the file for each [1, L] (or [1, n]) input, stacked by name: [rows, ...];
+    per-token outputs of a dynamic file padded with zeros to `width`."""
     runner = Interpreter(model_path=tflite_path, num_threads=threads).get_signature_runner()
     results = [runner(**f) for f in features]
-    return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+    return {name: stack_rows([r[name] for r in results], width) for name in results[0]}
 
 
 def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str, np.ndarray]:
@@ -45,6 +49,8 @@ def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str
     array([[0.03, 0.97]], dtype=float32)
     """
     spec = model.export_spec()
+    # A dynamic file's rows have their own lengths: batched for Keras padded to the longest.
+    features = pad_features(features, max(f["ids"].shape[1] for f in features))
     parts: dict[str, list] = {}
     for start in range(0, len(features), batch_size):
         chunk = features[start:start + batch_size]
@@ -139,10 +145,15 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
     return report
 
 
-def _features(spec, reference, x, sequence_length: int, name: str = "eval_data") -> list[dict]:
+def _features(spec, reference, x, sequence_length: int | None,
+              name: str = "eval_data") -> list[dict]:
+    """The rows the file gets: packed at its length, or for a dynamic file (None) at the model's
+    own length, each row fed at its real length."""
+    dynamic = sequence_length is None
+    sequence_length = sequence_length or reference.preprocessor.sequence_length
     encoded = spec.pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
-                         sequence_length, reference.preprocessor.pad_id)
+                         sequence_length, reference.preprocessor.pad_id, dynamic=dynamic)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,7 +202,8 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     packed = spec.pack(examples, device.sequence_length, "eval_data")
     features = device.window_features(packed.windows)
     device_scores = device.word_scores(examples.words)
-    logits = keras_outputs(reference, features)[spec.output_names[0]]
+    logits = keras_outputs(reference, pad_features(features, device.sequence_length))[
+        spec.output_names[0]]
     keras_scores = [softmax(s) for s in packed.windows.word_outputs(logits)]
     flat_device, flat_keras = np.concatenate(device_scores), np.concatenate(keras_scores)
     difference = np.abs(flat_device - flat_keras)
@@ -235,9 +247,9 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
                        device.sequence_length, "eval_data")
     features = device.window_features(packed.windows)
     device_logits = np.stack([np.stack(device.run(f), -1) for f in features])
-    expected = keras_outputs(reference, features)
+    expected = keras_outputs(reference, pad_features(features, device.sequence_length))
     keras_logits = np.stack([expected["start_logits"], expected["end_logits"]], -1)
-    real = np.concatenate([f["mask"] for f in features]) > 0
+    real = np.concatenate([f["mask"] for f in pad_features(features, device.sequence_length)]) > 0
     difference = np.abs(device_logits - keras_logits)[real]
     device_spans = reference.decode(packed, device_logits[..., 0], device_logits[..., 1])
     keras_spans = reference.decode(packed, keras_logits[..., 0], keras_logits[..., 1])

@@ -27,8 +27,7 @@ def tagger():
 @pytest.fixture(scope="module")
 def exported(tagger, tmp_path_factory):
     path = tmp_path_factory.mktemp("tagger") / "model.tflite"
-    export.to_tflite(tagger, path)
-    info = export.write_metadata(path, tagger)
+    info = export.to_tflite(tagger, path)["metadata"]  # dynamic length, metadata in one call
     return path, info
 
 
@@ -37,7 +36,9 @@ def test_tagger_exports_per_token_logits_with_labels_and_vocab(exported):
     (signature,) = Interpreter(model_path=str(path)).get_signature_list().values()
     assert signature == {"inputs": ["ids", "mask", "segment_ids"], "outputs": ["logits"]}
     assert info["task"] == "tagger" and info["labels"] == LABELS
-    assert info["outputs"][0]["shape"] == [1, 8, len(LABELS)]
+    assert info["outputs"][0]["shape"] == [1, -1, len(LABELS)]
+    # The label scheme travels in the file: the windows are cut at the model's 8 tokens.
+    assert (info["window_length"], info["settings"]) == (8, {"window_stride": None, "iob": True})
     assert {"vocab.txt", "labels.txt"} <= set(export.packed_files(path))
 
 
