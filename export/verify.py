@@ -84,8 +84,10 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
 
     Example:
     >>> report = export.verify("out/model.tflite", (dev_texts, dev_labels), reference=clf)
-    >>> report["accuracy"], report["agreement"], report["latency_ms"]["1"]["p95"]
+    >>> report["metrics"]["accuracy"], report["agreement"], report["latency_ms"]["1"]["p95"]
     (0.905, 0.998, 4.1)
+    >>> report["latency_by_length_ms"]["1"]["16"]
+    {'rows': 41, 'mean': 0.9, 'p95': 1.2}
 
     `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels. Its
     rows are packed at the file's own input length, the task's way (`export_spec().pack`), and
@@ -93,7 +95,10 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     quantization. The report: the task's metrics for the variant and for Keras, agreement with
     Keras on the task's decisions (top label, chosen labels, word tags, answer texts), max and
     mean absolute output difference, file size, mean and 95th percentile latency per row at
-    each thread count (batch 1, LiteRT), and the op list. Which check runs is the task's
+    each thread count (batch 1, LiteRT), overall and per length bucket of the rows' real tokens
+    (16, 32, 64, 128 tokens: `latency_by_length_ms`, so a dynamic file and its static twin
+    compare bucket by bucket), and the op list. A dynamic-length file (shape signature
+    [1, -1]) gets each row at its real length, packed at the model's own length. Which check runs is the task's
     declaration (`export_spec().verify`, see `PIPELINES`): taggers and question answerers go
     through the on-device reference pipelines (`OnDeviceTagger`, `OnDeviceQuestionAnswerer`),
     embedders are compared by cosine. `mediapipe=True` also runs the raw texts through the
@@ -141,7 +146,7 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
         first = spec.output_names[0]
         report["metrics"] = reference.metrics_for(device[first], examples)
         report["keras_metrics"] = reference.metrics_for(expected[first], examples)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
@@ -160,20 +165,52 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.asarray(a) == np.asarray(b)))
 
 
+# Length buckets latency is reported in: a row of n real tokens falls in the first bucket >= n.
+LENGTH_BUCKETS = (16, 32, 64, 128)
+
+
+def length_bucket(tokens: int) -> str:
+    """The latency bucket of a row with `tokens` real tokens: "16", "32", "64", "128" or ">128".
+
+    Example:
+    >>> length_bucket(20)
+    '32'
+    """
+    for bucket in LENGTH_BUCKETS:
+        if tokens <= bucket:
+            return str(bucket)
+    return f">{LENGTH_BUCKETS[-1]}"
+
+
+def _summary(times: list[float]) -> dict:
+    return {"mean": float(np.mean(times)), "p95": float(np.percentile(times, 95))}
+
+
 def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> dict:
-    """Mean and 95th-percentile milliseconds per interpreter call, batch 1, per thread count."""
-    latency = {}
+    """Milliseconds per interpreter call, batch 1, per thread count: mean and 95th percentile
+    over all rows (`latency_ms`) and per length bucket of the rows' real tokens
+    (`latency_by_length_ms`: {threads: {bucket: {rows, mean, p95}}}), so a dynamic file and its
+    static twin compare bucket by bucket; `dynamic_length` says which this file is."""
+    latency, by_length = {}, {}
+    buckets = [length_bucket(int(f["mask"].sum())) for f in sample]
     for count in threads:
-        run = Interpreter(model_path=tflite_path, num_threads=count).get_signature_runner()
+        interpreter = Interpreter(model_path=tflite_path, num_threads=count)
+        dynamic = is_dynamic(interpreter.get_input_details())
+        run = interpreter.get_signature_runner()
         run(**sample[0])  # Warm-up: the first call allocates.
         times = []
         for f in sample:
             start = time.perf_counter()
             run(**f)
             times.append((time.perf_counter() - start) * 1000)
-        latency[str(count)] = {"mean": float(np.mean(times)),
-                               "p95": float(np.percentile(times, 95))}
-    return latency
+        latency[str(count)] = _summary(times)
+        grouped: dict[str, list[float]] = {}
+        for bucket, elapsed in zip(buckets, times):
+            grouped.setdefault(bucket, []).append(elapsed)
+        order = [str(b) for b in LENGTH_BUCKETS] + [f">{LENGTH_BUCKETS[-1]}"]
+        by_length[str(count)] = {b: {"rows": len(grouped[b]), **_summary(grouped[b])}
+                                 for b in order if b in grouped}
+    return {"latency_ms": latency, "latency_by_length_ms": by_length, "dynamic_length": dynamic}
 
 
 def verify_tagger(tflite_path: str | Path, sentences, reference, *,
@@ -220,7 +257,7 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     if examples.tags is not None:
         report["metrics"] = reference.metrics_for(device_scores, examples)
         report["keras_metrics"] = reference.metrics_for(keras_scores, examples)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
@@ -267,7 +304,7 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
     if packed.examples.answers is not None:
         report["metrics"] = reference.metrics_for(device_spans, packed)
         report["keras_metrics"] = reference.metrics_for(keras_spans, packed)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
@@ -306,7 +343,7 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
                                expected)
         report.update(mediapipe_min_cosine=float(by_mediapipe.min()),
                       mediapipe_mean_cosine=float(by_mediapipe.mean()))
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
