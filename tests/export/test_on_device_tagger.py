@@ -75,3 +75,15 @@ def test_int8_tagger_calibrates_on_word_lists(tagger, tmp_path):
     info = export.to_tflite(tagger, tmp_path / "int8.tflite", quantization="int8",
                             representative_data=WORDS)
     assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(info["ops"])
+
+
+def test_the_window_stride_and_casing_come_from_the_file(tmp_path):
+    # Untrained is enough: the file alone must window the sentence as the model does.
+    strided = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS, window_stride=3)
+    path = tmp_path / "strided.tflite"
+    export.to_tflite(strided, path)
+    device = export.OnDeviceTagger(path)  # No Keras model, no settings passed.
+    assert (device.window_stride, device.sequence_length, device.iob) == (3, 8, True)
+    assert device.dynamic and device.preprocessor.tokenizer.lowercase
+    np.testing.assert_allclose(np.concatenate(device.word_scores([LONG])),
+                               np.concatenate(strided.predict_scores([LONG])), atol=1e-5)
