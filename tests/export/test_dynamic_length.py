@@ -2,7 +2,7 @@
 default, metadata written by the same call, rows longer than the encoder's positions cut inside
 the graph, one subgraph and no "gemma" name."""
 
-import sys
+import builtins
 
 import numpy as np
 import pytest
@@ -79,8 +79,16 @@ def test_a_static_file_on_request_and_a_bare_one_without_metadata(clf, tmp_path)
 
 
 def test_without_mediapipe_the_error_says_so_and_nothing_is_written(clf, tmp_path, monkeypatch):
-    # An absent writer: importing its schema module fails.
-    monkeypatch.setitem(sys.modules, "mediapipe.tasks.metadata.metadata_schema_py_generated", None)
+    # An absent writer: importing mediapipe fails (mediapipe aliases its modules once imported,
+    # so the import itself is made to fail).
+    real_import = builtins.__import__
+
+    def without_mediapipe(name, *args, **kwargs):
+        if name.startswith("mediapipe"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_mediapipe)
     with pytest.raises(ImportError, match=r"pip install --no-deps mediapipe.*metadata=False"):
         export.to_tflite(clf, tmp_path / "m.tflite")
     assert not list(tmp_path.iterdir())
