@@ -25,6 +25,7 @@ definition to follow and the comparison with Keras isolates the runtime and quan
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -59,8 +60,6 @@ class OnDeviceTagger:
         if VOCAB_FILE not in files or LABELS_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE} and {LABELS_FILE}: write "
                              "its metadata with kbert.export.write_metadata.")
-        import json
-
         stored = json.loads(files[SETTINGS_FILE]) if SETTINGS_FILE in files else {}
         vocabulary = files[VOCAB_FILE].decode("utf-8").splitlines()
         self.labels = files[LABELS_FILE].decode("utf-8").splitlines()
