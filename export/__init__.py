@@ -8,12 +8,12 @@ last stage). It may import `kbert.tasks`; no earlier stage imports it. What each
 Example:
 >>> from kbert import export
 >>> export.to_saved_model(clf, "out/saved_model")
->>> export.to_tflite(clf, "out/model.tflite", quantization="dynamic")
+>>> export.to_tflite(clf, "out/model.tflite", quantization="dynamic")  # [1, -1], metadata inside
 """
 
 from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
-from kbert.export.metadata import packed_files, read_metadata, write_metadata
+from kbert.export.metadata import file_settings, packed_files, read_metadata, write_metadata
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger, split_words
 from kbert.export.saved_model import to_saved_model
@@ -24,6 +24,6 @@ from kbert.export.verify import (keras_outputs, verify, verify_embedder,
 
 __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verify_tagger",
            "verify_texts", "keras_outputs", "tflite_ops", "device_features", "ExportError",
-           "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files",
+           "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files", "file_settings",
            "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
            "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder"]

@@ -39,7 +39,17 @@ def tflite_ops(content: bytes) -> list[str]:
 
 def check_deployable(content: bytes, what: str) -> list[str]:
     """Returns the op list, or raises `ExportError` if the model needs Flex (TF Select) or other
-    custom ops, or still reads resource variables instead of frozen weights."""
+    custom ops, still reads resource variables instead of frozen weights, or has more than one
+    subgraph (MediaPipe's master runs a multi-subgraph text model as EmbeddingGemma).
+
+    Example:
+    >>> check_deployable(open("model.tflite", "rb").read(), "model.tflite")[:2]
+    ['ADD', 'BATCH_MATMUL']
+    """
+    subgraphs = schema.Model.GetRootAs(content, 0).SubgraphsLength()
+    if subgraphs != 1:
+        raise ExportError(f"{what} has {subgraphs} subgraphs; kbert exports one (MediaPipe "
+                          "treats a text model with several as EmbeddingGemma).")
     ops = tflite_ops(content)
     custom = [op for op in ops if op.startswith("CUSTOM:")]
     if custom:

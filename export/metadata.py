@@ -35,6 +35,13 @@ from kbert.files import atomic_path
 METADATA_NAME = "TFLITE_METADATA"  # The model metadata entry the official populator writes.
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "labels.txt"
+# What an app needs beyond the tokenizer and labels (window length, decoding settings, a
+# classifier's threshold), as a JSON file packed with the model. It is a model-level associated
+# file of type DESCRIPTIONS: schema 1.0.0 (the minimum parser version stays 1.1.0, which the
+# deployed MediaPipe and TFLite Support parsers read), ignored by MediaPipe's tasks, and read by
+# an app like labels.txt (the zip archive appended to the .tflite). SubGraphMetadata's
+# custom_metadata would need parser 1.5.0, and the description field is for people.
+SETTINGS_FILE = "kbert.json"
 INPUT_NAMES = ("ids", "mask", "segment_ids")
 
 _VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
@@ -193,8 +200,11 @@ def _model_inputs_outputs(content: bytes, what: str) -> tuple[list[dict], list[d
         found = []
         for index in indices:
             tensor = subgraph.Tensors(index)
+            # The shape signature keeps -1 for a dynamic dimension (shape holds 1 there).
+            shape = (tensor.ShapeSignatureAsNumpy().tolist() if tensor.ShapeSignatureLength()
+                     else tensor.ShapeAsNumpy().tolist())
             found.append({"name": role.get(index, ""), "tensor": tensor.Name().decode(),
-                          "shape": tensor.ShapeAsNumpy().tolist(),
+                          "shape": shape,
                           "dtype": type_names.get(tensor.Type(), str(tensor.Type()))})
         return found
 
@@ -231,36 +241,45 @@ def _decode(value) -> str | None:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def packed_files(tflite_path: str | Path) -> dict[str, bytes]:
-    """The files packed into a .tflite with its metadata (vocab.txt, labels.txt), by name: what
-    an app reads from the model file itself.
-
-    Example:
-    >>> packed_files("out/model.tflite")["labels.txt"].decode().split()
-    ['negative', 'positive']
-    """
-    content = Path(tflite_path).read_bytes()
+def _packed(content: bytes) -> dict[str, bytes]:
     if not zipfile.is_zipfile(io.BytesIO(content)):
         return {}
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def read_metadata(tflite_path: str | Path) -> dict:
-    """What a .tflite file's TFLite Model Metadata says, read back with the official schema: the
-    model's name, description, version and minimum parser version, its input and output tensors
-    (in the model's order) with their metadata names, process units, associated files, the
-    files packed in the file, and from them the labels, vocabulary size and sequence length.
+def packed_files(tflite_path: str | Path) -> dict[str, bytes]:
+    """The files packed into a .tflite with its metadata (vocab.txt, labels.txt, kbert.json), by
+    name: what an app reads from the model file itself.
 
     Example:
-    >>> read_metadata("out/model.tflite")["inputs"][0]
-    {'name': 'ids', 'tensor': 'serving_default_ids:0', 'shape': [1, 128], 'dtype': 'int32'}
-
-    Raises `ValueError` if the file holds no metadata.
+    >>> packed_files("out/model.tflite")["labels.txt"].decode().split()
+    ['negative', 'positive']
     """
+    return _packed(Path(tflite_path).read_bytes())
+
+
+def file_settings(tflite_path: str | Path) -> dict:
+    """What `kbert.json`, packed in the file by `to_tflite` / `write_metadata`, says: the task,
+    its window length, the encoder's positions, casing, labels and the task's settings (QA
+    decoding settings and null threshold, a tagger's label scheme, a classifier's threshold).
+
+    Example:
+    >>> file_settings("out/qa/model.tflite")["settings"]["doc_stride"]
+    128
+
+    Raises `ValueError` if the file has none (made before kbert packed it, or elsewhere).
+    """
+    packed = packed_files(tflite_path)
+    if SETTINGS_FILE not in packed:
+        raise ValueError(f"{tflite_path} has no packed {SETTINGS_FILE}: write its metadata with "
+                         "kbert.export.to_tflite (or kbert.export.write_metadata).")
+    return json.loads(packed[SETTINGS_FILE].decode("utf-8"))
+
+
+def _read_metadata(content: bytes, what: str) -> dict:
     fb = _metadata_schema()
     schema = _model_schema()
-    content = Path(tflite_path).read_bytes()
     model = schema.Model.GetRootAs(content, 0)
     buffer = None
     for i in range(model.MetadataLength()):
@@ -268,11 +287,11 @@ def read_metadata(tflite_path: str | Path) -> dict:
         if entry.Name().decode() == METADATA_NAME and model.Buffers(entry.Buffer()).DataLength():
             buffer = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
     if buffer is None:
-        raise ValueError(f"{tflite_path} holds no TFLite metadata (no '{METADATA_NAME}' entry); "
+        raise ValueError(f"{what} holds no TFLite metadata (no '{METADATA_NAME}' entry); "
                          "write it with kbert.export.write_metadata.")
     metadata = fb.ModelMetadataT.InitFromObj(fb.ModelMetadata.GetRootAs(buffer, 0))
     (subgraph,) = metadata.subgraphMetadata
-    inputs, outputs = _model_inputs_outputs(content, str(tflite_path))
+    inputs, outputs = _model_inputs_outputs(content, what)
     type_names = {v: k for k, v in vars(fb.AssociatedFileType).items() if not k.startswith("_")}
     unit_names = {v: k for k, v in vars(fb.ProcessUnitOptions).items() if not k.startswith("_")}
 
@@ -294,10 +313,11 @@ def read_metadata(tflite_path: str | Path) -> dict:
         for tensor, meta in zip(described, tensor_metadata or []):
             tensor["metadata_name"] = _decode(meta.name)
             tensor["associated_files"] = files(meta.associatedFiles)
-    packed = packed_files(tflite_path)
+    packed = _packed(content)
     vocab = packed.get(VOCAB_FILE, b"").decode("utf-8").splitlines()
     labels = packed.get(LABELS_FILE, b"").decode("utf-8").splitlines()
-    return {
+    length = inputs[0]["shape"][-1] if inputs else None
+    info = {
         "name": _decode(metadata.name),
         "description": _decode(metadata.description),
         "version": _decode(metadata.version),
@@ -305,52 +325,123 @@ def read_metadata(tflite_path: str | Path) -> dict:
         "inputs": inputs,
         "input_process_units": units(subgraph.inputProcessUnits),
         "outputs": outputs,
+        "associated_files": files(metadata.associatedFiles),
         "packed_files": sorted(packed),
         "labels": labels or None,
         "vocab_size": len(vocab) if VOCAB_FILE in packed else None,
-        "sequence_length": inputs[0]["shape"][-1] if inputs else None,
+        # None for a dynamic file: it takes each row at its own length.
+        "sequence_length": None if length is None or length < 0 else length,
+        "dynamic_length": bool(length is not None and length < 0),
     }
+    if SETTINGS_FILE in packed:
+        info.update(json.loads(packed[SETTINGS_FILE].decode("utf-8")))
+    return info
 
 
-def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
-                   description: str | None = None, version: str = "1",
-                   json_path: str | Path | None = None) -> dict:
-    """Embeds TFLite Model Metadata into a .tflite written by `kbert.export.to_tflite`, so that
-    MediaPipe Tasks runs it on raw text, and writes `metadata.json` (what was embedded) beside it.
+def read_metadata(tflite_path: str | Path) -> dict:
+    """What a .tflite file's TFLite Model Metadata says, read back with the official schema: the
+    model's name, description, version and minimum parser version, its input and output tensors
+    (in the model's order; shapes are shape signatures, -1 where the length is dynamic) with
+    their metadata names, process units, associated files, the files packed in the file, and
+    from them the labels, vocabulary size and sequence length (None for a dynamic file); and
+    what kbert packed in `kbert.json` (task, window_length, max_sequence_length, lowercase,
+    pair_inputs, the task's settings), which an app needs and no Keras model is required for.
 
     Example:
-    >>> export.to_tflite(clf, "out/model.tflite", quantization="dynamic")
-    >>> info = export.write_metadata("out/model.tflite", clf, name="sentiment")
-    >>> info["inputs"][0]["name"], info["outputs"][0]["name"], info["labels"]
-    ('ids', 'probability', ['negative', 'positive'])
-    >>> # Android / Python: mediapipe.tasks.python.text.TextClassifier loads out/model.tflite.
+    >>> read_metadata("out/model.tflite")["inputs"][0]
+    {'name': 'ids', 'tensor': 'serving_default_ids:0', 'shape': [1, -1], 'dtype': 'int32', ...}
+    >>> read_metadata("out/qa/model.tflite")["settings"]["null_threshold"]
+    -1.25
 
-    What is embedded, from the task's declaration (`model.export_spec()`): the model's name,
-    description and version; input tensors named `ids`, `mask`, `segment_ids` in the order of
-    the model's own input tensors; a `BertTokenizerOptions` input process unit whose vocabulary
-    is the packed file `vocab.txt`; each output under its name, the labelled one (a classifier's
-    `probability`, a tagger's `logits`) with the packed `labels.txt`, one label per line. The
-    .tflite is rewritten atomically (both files are complete before either replaces anything);
-    the graph and weights are unchanged. Writing again replaces the earlier metadata.
-    `json_path` defaults to `metadata.json` in the .tflite's folder (pass another name when
-    several exports share a folder); it also holds the task's settings (decoding settings, a
-    classifier's threshold...) and which MediaPipe task runs the file. Returns its content.
+    Raises `ValueError` if the file holds no metadata.
+    """
+    return _read_metadata(Path(tflite_path).read_bytes(), str(tflite_path))
 
-    A model MediaPipe cannot run faithfully (cased, text pairs, a tagger or question answerer)
-    still gets its metadata, with a warning saying why (feed it through the interpreter with
-    kbert's preprocessing instead). A task with nothing to export (`kbert.MaskedLM`) raises
-    `ExportError`.
+
+def check_metadata_name(name: str | None, what: str) -> None:
+    """Refuses a metadata name that mentions Gemma: MediaPipe's current master runs a text model
+    whose metadata name contains "gemma" as EmbeddingGemma, not as the BERT model it is.
+
+    Example:
+    >>> check_metadata_name("sentiment", "out/model.tflite")   # passes
+    """
+    if name and "gemma" in name.lower():
+        raise ValueError(f"{what}: the metadata name {name!r} contains 'gemma'; MediaPipe treats "
+                         "such text models as EmbeddingGemma. Pass another name=.")
+
+
+class _GeneralMdWithSettings:
+    """MediaPipe's `GeneralMd` plus one model-level associated file (kbert.json); the writer's
+    own `add_general_info` has no associated files."""
+
+    def __init__(self, general_md, settings_path: str, description: str):
+        self._general_md, self._path, self._description = general_md, settings_path, description
+
+    def create_metadata(self):
+        fb = _metadata_schema()
+        metadata = self._general_md.create_metadata()
+        settings = fb.AssociatedFileT()
+        settings.name = Path(self._path).name
+        settings.description = self._description
+        settings.type = fb.AssociatedFileType.DESCRIPTIONS
+        metadata.associatedFiles = [settings]
+        return metadata
+
+
+def app_settings(model, window_length: int | None = None) -> dict:
+    """The content of `kbert.json` for `model`: what an app needs to run its file.
+
+    Example:
+    >>> app_settings(qa)["settings"]["max_query_length"]
+    64
+
+    window_length: the length rows are cut at (a static file's own length; by default the
+    model's sequence length, the windows a dynamic file's app cuts).
     """
     spec = model.export_spec()
-    tflite_path = Path(tflite_path)
-    if not tflite_path.is_file():
-        raise ValueError(f"{tflite_path} does not exist; write it with kbert.export.to_tflite.")
-    content = tflite_path.read_bytes()
-    inputs, outputs = _model_inputs_outputs(content, str(tflite_path))
+    return {"task": spec.task,
+            "window_length": int(window_length or model.preprocessor.sequence_length),
+            "max_sequence_length": int(model.backbone.max_sequence_length),
+            "lowercase": bool(getattr(model.preprocessor.tokenizer, "lowercase", False)),
+            "pair_inputs": bool(model.pair_inputs),
+            "labels": list(spec.labels) or None,
+            "mediapipe": spec.mediapipe, "mediapipe_note": spec.mediapipe_note,
+            "settings": dict(spec.settings)}
+
+
+def check_writer_installed() -> None:
+    """Raises `ImportError` saying how to install it when MediaPipe's metadata writer is absent.
+
+    Example:
+    >>> check_writer_installed()   # passes where mediapipe is installed
+    """
+    try:
+        _mediapipe_writer()
+    except ImportError as error:
+        message = str(error)
+        if _INSTALL_HINT not in message:
+            message = f"{_INSTALL_HINT} ({message})"
+        raise ImportError(f"{message}. Or pass metadata=False to write the file without it "
+                          "(MediaPipe Tasks then refuses it with 'No metadata').") from None
+
+
+def embed_metadata(content: bytes, model, *, what: str, name: str | None = None,
+                   description: str | None = None, version: str = "1") -> tuple[bytes, dict]:
+    """The .tflite bytes `content` with TFLite Model Metadata for `model` embedded, and what was
+    embedded (as `read_metadata` reads it, plus MediaPipe's JSON rendering); nothing is written.
+    `to_tflite` and `write_metadata` both write with it.
+
+    Example:
+    >>> content, info = embed_metadata(Path("m.tflite").read_bytes(), clf, what="m.tflite")
+    >>> info["packed_files"]
+    ['kbert.json', 'labels.txt', 'vocab.txt']
+    """
+    spec = model.export_spec()
+    inputs, outputs = _model_inputs_outputs(content, what)
     content = _without_packed_files(content)
     if sorted(t["name"] for t in inputs) != sorted(INPUT_NAMES) or \
             sorted(t["name"] for t in outputs) != sorted(spec.output_names):
-        raise ValueError(f"{tflite_path} has inputs {[t['name'] for t in inputs]} and outputs "
+        raise ValueError(f"{what} has inputs {[t['name'] for t in inputs]} and outputs "
                          f"{[t['name'] for t in outputs]}; expected {list(INPUT_NAMES)} and "
                          f"{list(spec.output_names)} as kbert.export.to_tflite writes for "
                          f"{type(model).__name__}.")
@@ -358,7 +449,7 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
     if labels:
         (labelled,) = [t for t in outputs if t["name"] == spec.labelled_output]
         if labelled["shape"][-1] != len(labels):
-            raise ValueError(f"{tflite_path} outputs {labelled['shape'][-1]} scores but the "
+            raise ValueError(f"{what} outputs {labelled['shape'][-1]} scores but the "
                              f"model has {len(labels)} labels; is it the model that was exported?")
     tokenizer = model.preprocessor.tokenizer
     vocabulary = list(tokenizer.get_vocabulary())
@@ -366,22 +457,29 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
         raise ValueError(f"the tokenizer's vocabulary has {len(vocabulary)} tokens but the encoder "
                          f"embeds {model.backbone.vocabulary_size}: the tokenizer comes from "
                          "another preset, and on-device token ids would be wrong.")
+    name = name or model.name
+    check_metadata_name(name, what)
     if spec.mediapipe is None:
         logging.warning(
             "%s: MediaPipe cannot run this %s faithfully: %s. The metadata is written anyway; on "
             "device, feed ids/mask/segment_ids from kbert's preprocessing through the "
-            "interpreter.", tflite_path, type(model).__name__, spec.mediapipe_note)
-    name = name or model.name
+            "interpreter.", what, type(model).__name__, spec.mediapipe_note)
     description = spec.description if description is None else description
+    length = inputs[0]["shape"][-1]
+    settings = app_settings(model, length if length > 0 else None)
 
     metadata_info, metadata_writer = _mediapipe_writer()
     with tempfile.TemporaryDirectory() as tmp:
         vocab_path = Path(tmp) / VOCAB_FILE  # The populator packs each file under its basename.
         vocab_path.write_bytes(_text_lines(vocabulary, "vocabulary"))
+        settings_path = Path(tmp) / SETTINGS_FILE
+        settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         writer = metadata_writer.MetadataWriter(bytearray(content))
-        # add_general_info() takes no version; GeneralMd does.
-        writer._general_md = metadata_info.GeneralMd(name=name, version=version,
-                                                     description=description)
+        # add_general_info() takes no version and no associated file; GeneralMd has the one.
+        writer._general_md = _GeneralMdWithSettings(
+            metadata_info.GeneralMd(name=name, version=version, description=description),
+            str(settings_path), "What an app needs to run this file (kbert settings, JSON).")
+        writer._associated_files.append(str(settings_path))
         by_role = {t["name"]: t["tensor"] for t in inputs}
         # MediaPipe pairs these names with the model's input tensors itself, in the model's order.
         writer.add_bert_text_input(metadata_writer.BertTokenizer(str(vocab_path)),
@@ -398,18 +496,58 @@ def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
                 writer.add_feature_output(name=role, description=spec.output_descriptions[role])
         populated, official_json = writer.populate()
         del writer  # Its temporary label files go with it.
+    populated = bytes(populated)
+    info = _read_metadata(populated, what)
+    info["tflite_metadata"] = json.loads(official_json)
+    logging.info("TFLite metadata for %s: %s, %d wordpieces%s, min parser %s", what, spec.task,
+                 len(vocabulary), f", {len(labels)} labels" if labels else "",
+                 info["min_parser_version"])
+    return populated, info
 
+
+def write_metadata(tflite_path: str | Path, model, *, name: str | None = None,
+                   description: str | None = None, version: str = "1",
+                   json_path: str | Path | None = None) -> dict:
+    """Embeds TFLite Model Metadata into a .tflite made elsewhere (`kbert.export.to_tflite`
+    embeds it itself), so that MediaPipe Tasks runs it on raw text, and writes `metadata.json`
+    (what was embedded) beside it.
+
+    Example:
+    >>> export.to_tflite(clf, "out/model.tflite", quantization="dynamic", metadata=False)
+    >>> info = export.write_metadata("out/model.tflite", clf, name="sentiment")
+    >>> info["inputs"][0]["name"], info["outputs"][0]["name"], info["labels"]
+    ('ids', 'probability', ['negative', 'positive'])
+    >>> # Android / Python: mediapipe.tasks.python.text.TextClassifier loads out/model.tflite.
+
+    What is embedded, from the task's declaration (`model.export_spec()`): the model's name,
+    description and version; input tensors named `ids`, `mask`, `segment_ids` in the order of
+    the model's own input tensors; a `BertTokenizerOptions` input process unit whose vocabulary
+    is the packed file `vocab.txt`; each output under its name, the labelled one (a classifier's
+    `probability`, a tagger's `logits`) with the packed `labels.txt`, one label per line; and
+    `kbert.json`, a model-level associated file with what an app needs beyond those (window
+    length, casing, the task's settings: QA decoding settings and null threshold, a tagger's
+    label scheme, a classifier's threshold; `read_metadata` reads it back). The .tflite is
+    rewritten atomically (both files are complete before either replaces anything); the graph
+    and weights are unchanged. Writing again replaces the earlier metadata. `json_path` defaults
+    to `metadata.json` in the .tflite's folder (pass another name when several exports share a
+    folder). Returns its content. A name containing "gemma" is refused (MediaPipe would run the
+    file as EmbeddingGemma).
+
+    A model MediaPipe cannot run faithfully (cased, text pairs, a tagger or question answerer)
+    still gets its metadata, with a warning saying why (feed it through the interpreter with
+    kbert's preprocessing instead). A task with nothing to export (`kbert.MaskedLM`) raises
+    `ExportError`.
+    """
+    model.export_spec()
+    tflite_path = Path(tflite_path)
+    if not tflite_path.is_file():
+        raise ValueError(f"{tflite_path} does not exist; write it with kbert.export.to_tflite.")
+    populated, info = embed_metadata(tflite_path.read_bytes(), model, what=str(tflite_path),
+                                     name=name, description=description, version=version)
+    info = {"file": tflite_path.name, **info}
     json_path = Path(json_path) if json_path else tflite_path.with_name("metadata.json")
-    lowercase = bool(getattr(tokenizer, "lowercase", False))
     with atomic_path(tflite_path) as tmp_model, atomic_path(json_path) as tmp_json:
         Path(tmp_model).write_bytes(populated)
-        info = read_metadata(tmp_model)
-        info.update({"file": tflite_path.name, "task": spec.task, "lowercase": lowercase,
-                     "pair_inputs": bool(model.pair_inputs), "mediapipe": spec.mediapipe,
-                     "mediapipe_note": spec.mediapipe_note, "settings": dict(spec.settings),
-                     "tflite_metadata": json.loads(official_json)})
         Path(tmp_json).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    logging.info("wrote TFLite metadata into %s (%s, %d wordpieces%s, min parser %s) and %s",
-                 tflite_path, spec.task, len(vocabulary),
-                 f", {len(labels)} labels" if labels else "", info["min_parser_version"], json_path)
+    logging.info("wrote TFLite metadata into %s and %s", tflite_path, json_path)
     return info

@@ -11,7 +11,8 @@ checked against.
    tokens (segment ids 0 then 1) that start `doc_stride` tokens apart; a context token is decoded
    only from the window where it has the most context on both sides (`kbert.preprocessing.qa`).
 5. Run the interpreter on each window: `ids`, `mask`, `segment_ids` int32 [1, L]; outputs
-   `start_logits` and `end_logits` [1, L].
+   `start_logits` and `end_logits` [1, L]. A dynamic-length file takes each window at its real
+   length n ([1, n], no padding); windows are still cut at the model's window length.
 6. Pair the 20 best start and end tokens of each window (end not before start, at most 30
    tokens); the best pair over all windows is the answer, its characters running from its first
    word's start to its last word's end; [CLS]'s start + end (lowest over windows) is the
@@ -31,8 +32,8 @@ import keras_hub
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from kbert.export.metadata import VOCAB_FILE, packed_files
-from kbert.export.tflite import padded_inputs
+from kbert.export.metadata import SETTINGS_FILE, VOCAB_FILE, file_settings, packed_files
+from kbert.export.tflite import is_dynamic, padded_inputs
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.qa import QAWindows, qa_windows
 from kbert.tasks.qa_decoding import Answer, decode_answers
@@ -46,20 +47,31 @@ class OnDeviceQuestionAnswerer:
     >>> device.answer("Who lives in Paris?", "Jeremy lives in Paris.")
     {'text': 'Jeremy', 'score': 0.97, 'start': 0, 'end': 6}
 
-    The decoding settings default to kbert's; `from_model` copies them from the Keras model
-    (including a v2.0 model's null threshold).
+    The decoding settings given here default to kbert's; `from_file` reads them from the file
+    itself (kbert.json in its metadata: window length, question length, doc stride, n-best,
+    maximum answer length, a v2.0 model's null threshold), `from_model` from the Keras model.
     """
 
     def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
                  doc_stride: int = 128, max_query_length: int = 64, n_best: int = 20,
-                 max_answer_length: int = 30, null_threshold: float | None = None):
+                 max_answer_length: int = 30, null_threshold: float | None = None,
+                 window_length: int | None = None):
         files = packed_files(tflite_path)
         if VOCAB_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE}: write its metadata with "
                              "kbert.export.write_metadata.")
         interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
         self._signature = interpreter.get_signature_runner()
-        self.sequence_length = int(interpreter.get_input_details()[0]["shape"][1])
+        details = interpreter.get_input_details()
+        self.dynamic = is_dynamic(details)
+        if self.dynamic and window_length is None:
+            if SETTINGS_FILE not in files:
+                raise ValueError(f"{tflite_path} takes any length but has no packed "
+                                 f"{SETTINGS_FILE} saying its window length: pass window_length "
+                                 "or write its metadata with kbert.export.to_tflite.")
+            window_length = file_settings(tflite_path)["window_length"]
+        # Windows are cut at the model's window length; a static file's is its own.
+        self.sequence_length = int(window_length if self.dynamic else details[0]["shape"][1])
         tokenizer = keras_hub.models.BertTokenizer(
             vocabulary=files[VOCAB_FILE].decode("utf-8").splitlines(), lowercase=lowercase)
         self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
@@ -68,13 +80,33 @@ class OnDeviceQuestionAnswerer:
         self.null_threshold = null_threshold
 
     @classmethod
+    def from_file(cls, tflite_path: str | Path, **kwargs) -> "OnDeviceQuestionAnswerer":
+        """With the settings packed in the file by `kbert.export.to_tflite`: no Keras model
+        needed (keyword arguments override them).
+
+        Example:
+        >>> device = OnDeviceQuestionAnswerer.from_file("out/qa/model.tflite")
+        >>> device.doc_stride, device.null_threshold
+        (128, -1.25)
+        """
+        stored = file_settings(tflite_path)
+        settings = stored["settings"]
+        found = {"lowercase": stored["lowercase"], "window_length": stored["window_length"],
+                 "doc_stride": settings["doc_stride"],
+                 "max_query_length": settings["max_query_length"],
+                 "n_best": settings["n_best"], "max_answer_length": settings["max_answer_length"],
+                 "null_threshold": (settings["null_threshold"]
+                                    if settings["version_2_with_negative"] else None)}
+        return cls(tflite_path, **{**found, **kwargs})
+
+    @classmethod
     def from_model(cls, tflite_path: str | Path, model, **kwargs) -> "OnDeviceQuestionAnswerer":
         """With the decoding settings of the `kbert.QuestionAnswerer` that was exported."""
         return cls(tflite_path, lowercase=bool(model.preprocessor.tokenizer.lowercase),
                    doc_stride=model.doc_stride, max_query_length=model.max_query_length,
                    n_best=model.n_best, max_answer_length=model.max_answer_length,
                    null_threshold=model.null_threshold if model.version_2_with_negative else None,
-                   **kwargs)
+                   **{"window_length": model.preprocessor.sequence_length, **kwargs})
 
     def windows(self, questions: Sequence[str], contexts: Sequence[str]) -> QAWindows:
         """Steps 2-4."""
@@ -82,15 +114,19 @@ class OnDeviceQuestionAnswerer:
                           max_query_length=self.max_query_length)
 
     def window_features(self, windows: QAWindows) -> list[dict[str, np.ndarray]]:
-        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
+        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window ([1, n],
+        its real length, for a dynamic file)."""
         return padded_inputs(windows.encoded.token_ids.to_list(),
                              windows.encoded.segment_ids.to_list(), self.sequence_length,
-                             self.preprocessor.pad_id)
+                             self.preprocessor.pad_id, dynamic=self.dynamic)
 
     def run(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Step 5: one window through the interpreter: (start_logits, end_logits), each [L]."""
+        """Step 5: one window through the interpreter: (start_logits, end_logits), each [L]
+        (padded with zeros past a dynamic file's real length n; decoding reads real tokens)."""
         outputs = self._signature(**features)
-        return outputs["start_logits"][0], outputs["end_logits"][0]
+        width = self.sequence_length
+        return tuple(np.pad(outputs[n][0], (0, width - outputs[n].shape[1]))
+                     for n in ("start_logits", "end_logits"))
 
     def best_spans(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
         """Steps 2-6: the best non-null span of each question."""

@@ -10,7 +10,9 @@ with metadata), step by step, and the reference its output is checked against.
    starts and overlap by about half a window; each word is read from the window where it has the
    most context on both sides, at its first sub-token (`kbert.preprocessing.words`).
 5. Run the interpreter on each window: `ids`, `mask` (1 on real tokens), `segment_ids` (0),
-   int32 [1, L]; the output `logits` is [1, L, labels].
+   int32 [1, L]; the output `logits` is [1, L, labels]. A dynamic-length file takes each window
+   at its real length n instead (the inputs resized to [1, n], no padding); windows are still
+   cut at the model's own window length, read from the file's `kbert.json`.
 6. A word's label is the argmax of the logits at its first sub-token; its score the softmax
    maximum.
 7. Repair IOB: an I-X that does not continue an X entity becomes B-X.
@@ -23,6 +25,7 @@ definition to follow and the comparison with Keras isolates the runtime and quan
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -30,8 +33,8 @@ import keras_hub
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from kbert.export.metadata import LABELS_FILE, VOCAB_FILE, packed_files
-from kbert.export.tflite import padded_inputs
+from kbert.export.metadata import LABELS_FILE, SETTINGS_FILE, VOCAB_FILE, packed_files
+from kbert.export.tflite import is_dynamic, padded_inputs, stack_rows
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.words import WordWindows, split_words, word_windows
 from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
@@ -45,42 +48,61 @@ class OnDeviceTagger:
     [['B-PER', 'O', 'O', 'B-LOC']]
     >>> [(e.type, e.text, e.start) for e in tagger.entities("Jeremy lives in Paris.")]
     [('PER', 'Jeremy', 0), ('LOC', 'Paris', 16)]
+
+    The label scheme (labels, whether they are IOB), casing, window length and window stride
+    come from the file (labels.txt and kbert.json in its metadata); `lowercase` and
+    `window_stride` override them (a file without kbert.json needs them, and is static).
     """
 
-    def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
-                 window_stride: int | None = None):
+    def __init__(self, tflite_path: str | Path, *, lowercase: bool | None = None,
+                 num_threads: int = 1, window_stride: int | None | str = "file"):
         files = packed_files(tflite_path)
         if VOCAB_FILE not in files or LABELS_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE} and {LABELS_FILE}: write "
                              "its metadata with kbert.export.write_metadata.")
+        stored = json.loads(files[SETTINGS_FILE]) if SETTINGS_FILE in files else {}
         vocabulary = files[VOCAB_FILE].decode("utf-8").splitlines()
         self.labels = files[LABELS_FILE].decode("utf-8").splitlines()
-        self.iob = is_iob(self.labels)
+        self.iob = bool(stored.get("settings", {}).get("iob", is_iob(self.labels)))
         interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
         self._signature = interpreter.get_signature_runner()
         (self._output,) = interpreter.get_signature_list()["serving_default"]["outputs"]
-        self.sequence_length = int(interpreter.get_input_details()[0]["shape"][1])
+        details = interpreter.get_input_details()
+        self.dynamic = is_dynamic(details)
+        if self.dynamic and "window_length" not in stored:
+            raise ValueError(f"{tflite_path} takes any length but has no packed {SETTINGS_FILE} "
+                             "saying its window length: write its metadata with "
+                             "kbert.export.to_tflite or kbert.export.write_metadata.")
+        # The window length: a static file's own; for a dynamic one, the model's windows.
+        self.sequence_length = int(stored["window_length"] if self.dynamic
+                                   else details[0]["shape"][1])
+        if lowercase is None:
+            lowercase = bool(stored.get("lowercase", True))
         tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=lowercase)
         self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
-        self.window_stride = window_stride
+        self.window_stride = (stored.get("settings", {}).get("window_stride")
+                              if window_stride == "file" else window_stride)
 
     def windows(self, sentences: Sequence[Sequence[str]]) -> WordWindows:
         """Steps 3-4: word lists to windows of sub-token ids."""
         return word_windows(self.preprocessor, sentences, stride=self.window_stride)
 
     def window_features(self, windows: WordWindows) -> list[dict[str, np.ndarray]]:
-        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window."""
+        """Step 5's inputs: one {ids, mask, segment_ids} int32 [1, L] dict per window ([1, n],
+        its real length, for a dynamic file)."""
         return padded_inputs(windows.encoded.token_ids.to_list(), None, self.sequence_length,
-                             self.preprocessor.pad_id)
+                             self.preprocessor.pad_id, dynamic=self.dynamic)
 
     def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        """Step 5: one window through the interpreter, logits [1, L, labels]."""
+        """Step 5: one window through the interpreter, logits [1, L, labels] ([1, n, labels]
+        for a dynamic file; the runner resizes the inputs to the window's length)."""
         return self._signature(**features)[self._output]
 
     def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Steps 3-6: per-word label probabilities, one (words, labels) array per sentence."""
         windows = self.windows(sentences)
-        logits = np.concatenate([self.run(f) for f in self.window_features(windows)])
+        logits = stack_rows([self.run(f) for f in self.window_features(windows)],
+                            self.sequence_length)
         return [softmax(s) for s in windows.word_outputs(logits)]
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:

@@ -48,6 +48,7 @@ def write_report(rows: list[dict], stem: str | Path, command: str = "",
                   for t in ("1", "2")]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    lines += _bucket_table(rows)
     for row in rows:
         if "mediapipe_agreement" in row:
             lines.append(f"- MediaPipe TextClassifier ({row['variant']}, its own tokenizer): "
@@ -71,6 +72,31 @@ def write_report(rows: list[dict], stem: str | Path, command: str = "",
     _chart(rows, key, stem.with_suffix(".png"))
 
 
+def _buckets(rows: list[dict]) -> list[str]:
+    """The length buckets any row was timed in, in order (16, 32, 64, 128, >128)."""
+    seen = {b for row in rows for b in row.get("latency_by_length_ms", {}).get("1", {})}
+    return sorted(seen, key=lambda b: (b.startswith(">"), int(b.lstrip(">"))))
+
+
+def _bucket_table(rows: list[dict]) -> list[str]:
+    """Mean latency per length bucket of the rows' real tokens, 1 thread: dynamic-length files
+    beside their static twins."""
+    buckets = _buckets(rows)
+    if not buckets:
+        return []
+    lines = ["Mean latency per row by real length in tokens, ms (1 thread; rows in brackets):", "",
+             "| variant | input length | " + " | ".join(f"<= {b}" if b[0] != ">" else b
+                                                       for b in buckets) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in buckets) + " |"]
+    for row in rows:
+        timed = row.get("latency_by_length_ms", {}).get("1", {})
+        cells = [f"{timed[b]['mean']:.2f} ({timed[b]['rows']})" if b in timed else ""
+                 for b in buckets]
+        length = "dynamic" if row.get("dynamic_length") else "static"
+        lines.append(f"| {row['variant']} | {length} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _chart(rows: list[dict], key: str, path: Path) -> None:
     import matplotlib
 
@@ -82,7 +108,17 @@ def _chart(rows: list[dict], key: str, path: Path) -> None:
               (key, [_quality(row)[1] or 0.0 for row in rows]),
               ("p95 latency, 1 thread (ms)", [row["latency_ms"].get("1", {}).get("p95", 0.0)
                                               for row in rows])]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    buckets = _buckets(rows)
+    figure, axes = plt.subplots(1, 4 if buckets else 3, figsize=(16 if buckets else 12, 3.5))
+    if buckets:  # Mean latency by length: each dynamic file beside its static twin.
+        axis = axes[3]
+        for row in rows:
+            timed = row.get("latency_by_length_ms", {}).get("1", {})
+            axis.plot(buckets, [timed.get(b, {}).get("mean", float("nan")) for b in buckets],
+                      marker="o", label=row["variant"])
+        axis.set_title("mean latency by real length, 1 thread (ms)")
+        axis.set_xlabel("tokens <=")
+        axis.legend(fontsize=7)
     for axis, (title, values) in zip(axes, panels):
         bars = axis.bar(names, values, color="#4c72b0")
         axis.set_title(title)

@@ -1,5 +1,6 @@
-"""Task model to a builtins-only TFLite file with static [1, L] int32 inputs named `ids`, `mask`
-and `segment_ids` (the MediaPipe Tasks / BERT-on-device convention)."""
+"""Task model to a device-ready, builtins-only TFLite file: int32 inputs named `ids`, `mask` and
+`segment_ids` (the MediaPipe Tasks / BERT-on-device convention) of dynamic length [1, -1] by
+default or static [1, L], with its TFLite metadata written by the same call."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from absl import logging
 from keras import ops
 
 from kbert.export.checks import ExportError, check_deployable
+from kbert.export.metadata import check_metadata_name, check_writer_installed, embed_metadata
 from kbert.files import atomic_path
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
@@ -30,27 +32,37 @@ INPUT_NAMES = ("ids", "mask", "segment_ids")
 
 
 def device_features(model, x, sequence_length: int,
-                    name: str = "x") -> list[dict[str, np.ndarray]]:
+                    name: str = "x", dynamic: bool = False) -> list[dict[str, np.ndarray]]:
     """kbert's own preprocessing of `x` as on-device inputs: one {ids, mask, segment_ids} dict of
     int32 [1, L] arrays per model input row (what an app feeds the interpreter), packed at
     `sequence_length` itself the task's way (`export_spec().pack`): per text (or pair) for
-    classifiers, per window of a sentence for taggers, per window of a context for QA.
+    classifiers, per window of a sentence for taggers, per window of a context for QA. With
+    `dynamic=True` each row keeps its own length [1, n] (what an app feeds a dynamic file).
 
     Example:
     >>> device_features(clf, ["a gripping film"], 128)[0]["ids"].shape
     (1, 128)
+    >>> device_features(clf, ["a gripping film"], 128, dynamic=True)[0]["ids"].shape
+    (1, 5)
     """
     encoded = model.export_spec().pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
-                         sequence_length, model.preprocessor.pad_id)
+                         sequence_length, model.preprocessor.pad_id, dynamic=dynamic)
 
 
 def padded_inputs(token_ids: list[list[int]], segment_ids: list[list[int]] | None,
-                  sequence_length: int, pad_id: int = 0) -> list[dict[str, np.ndarray]]:
+                  sequence_length: int, pad_id: int = 0,
+                  dynamic: bool = False) -> list[dict[str, np.ndarray]]:
     """Rows of token ids (and segment ids; default all 0), packed at most `sequence_length`
     long, as the interpreter's int32 [1, L] inputs `ids`, `mask` (1 on real tokens) and
-    `segment_ids`. A longer row is refused: cutting it would drop its final [SEP] (pack it at
-    L instead, e.g. with `device_features`)."""
+    `segment_ids`; with `dynamic=True` each row at its own length [1, n], unpadded. A longer
+    row is refused: cutting it would drop its final [SEP] (pack it at L instead, e.g. with
+    `device_features`).
+
+    Example:
+    >>> padded_inputs([[2, 7, 3]], None, 4)[0]["ids"].tolist()
+    [[2, 7, 3, 0]]
+    """
     features = []
     for i, row in enumerate(token_ids):
         n = len(row)
@@ -58,9 +70,10 @@ def padded_inputs(token_ids: list[list[int]], segment_ids: list[list[int]] | Non
             raise ValueError(f"row {i} holds {n} tokens but the model file takes "
                              f"{sequence_length}: pack the rows at that length "
                              "(kbert.export.device_features) instead of cutting them.")
-        ids = np.full((1, sequence_length), pad_id, np.int32)
-        mask = np.zeros((1, sequence_length), np.int32)
-        segments = np.zeros((1, sequence_length), np.int32)
+        width = n if dynamic else sequence_length
+        ids = np.full((1, width), pad_id, np.int32)
+        mask = np.zeros((1, width), np.int32)
+        segments = np.zeros((1, width), np.int32)
         ids[0, :n], mask[0, :n] = row, 1
         if segment_ids is not None:
             segments[0, :n] = segment_ids[i]
@@ -68,14 +81,74 @@ def padded_inputs(token_ids: list[list[int]], segment_ids: list[list[int]] | Non
     return features
 
 
-def write_token_id_saved_model(model, directory: str, sequence_length: int) -> None:
-    """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L]; the
-    TFLite converter freezes its variables into constants (converting the Keras model's concrete
-    function directly leaves resource variables behind)."""
+def is_dynamic(input_details: list[dict]) -> bool:
+    """Whether an interpreter's inputs (`get_input_details()`) have a dynamic length.
+
+    Example:
+    >>> is_dynamic(Interpreter(model_path="out/model.tflite").get_input_details())
+    True
+    """
+    return int(input_details[0]["shape_signature"][-1]) < 0
+
+
+def pad_features(features: list[dict[str, np.ndarray]], width: int) -> list[dict[str, np.ndarray]]:
+    """Rows of inputs [1, n] padded to [1, width] (zeros: padding id 0, mask 0), e.g. to batch a
+    dynamic file's rows for Keras.
+
+    Example:
+    >>> pad_features([{"ids": np.ones((1, 3), np.int32)}], 5)[0]["ids"].tolist()
+    [[1, 1, 1, 0, 0]]
+    """
+    return [{k: np.pad(v, ((0, 0), (0, width - v.shape[1]))) for k, v in f.items()}
+            for f in features]
+
+
+def stack_rows(rows: list[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Outputs of one interpreter call each, [1, n, ...] or [1, ...], concatenated; per-token
+    outputs of different lengths (a dynamic file's) are padded with zeros to `width` (default
+    the longest).
+
+    Example:
+    >>> stack_rows([np.ones((1, 3)), np.ones((1, 5))], 6).shape
+    (2, 6)
+    """
+    if all(r.shape[1:] == rows[0].shape[1:] for r in rows) and (
+            width is None or rows[0].ndim < 2 or rows[0].shape[1] == width):
+        return np.concatenate(rows)
+    width = width or max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, [(0, 0), (0, width - r.shape[1])] + [(0, 0)] * (r.ndim - 2))
+                           for r in rows])
+
+
+def keep_positions(ids, mask, segment_ids, positions: int, sep_id: int):
+    """The inputs cut to the encoder's first `positions` positions (TensorFlow ops that convert
+    to builtins: STRIDED_SLICE, SUM, GREATER, EQUAL, SELECT_V2): a dynamic file fed a longer row
+    then computes what the model computes on the text truncated to `positions` tokens. A cut row
+    gets [SEP] at its last position, as kbert's own truncation ends every row.
+
+    Example:
+    >>> ids, mask, segments = keep_positions(ids, mask, segments, 512, sep_id=102)
+    """
+    cut = tf.reduce_sum(mask, axis=1, keepdims=True) > positions
+    ids, mask, segment_ids = (t[:, :positions] for t in (ids, mask, segment_ids))
+    last = tf.equal(tf.range(tf.shape(ids)[1]), positions - 1)[None, :]
+    ids = tf.where(tf.logical_and(cut, last), tf.constant(sep_id, ids.dtype), ids)
+    return ids, mask, segment_ids
+
+
+def write_token_id_saved_model(model, directory: str, sequence_length: int | None) -> None:
+    """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L] (or
+    [1, None] when `sequence_length` is None, cut inside the graph to the encoder's positions);
+    the TFLite converter freezes its variables into constants (converting the Keras model's
+    concrete function directly leaves resource variables behind)."""
 
     spec = model.export_spec()
+    positions = int(model.backbone.max_sequence_length)
+    sep_id = int(model.preprocessor.tokenizer.sep_token_id)
 
     def serve(ids, mask, segment_ids):
+        if sequence_length is None:
+            ids, mask, segment_ids = keep_positions(ids, mask, segment_ids, positions, sep_id)
         outputs = model({"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids},
                         training=False)
         return spec.outputs(outputs)
@@ -161,55 +234,105 @@ def integer_friendly_attention_masks():
         keras.layers.Softmax.call = original
 
 
+def calibration_rows(model, representative_data, sequence_length: int | None,
+                     max_examples: int) -> list[dict[str, np.ndarray]]:
+    """The int8 calibration rows: at most `max_examples` of the user's inputs packed the task's
+    way at the file's length (so every row ends with its [SEP]); for a dynamic file
+    (`sequence_length` None) packed at the model's window length, each row at its own length,
+    so the calibrated ranges are those of the lengths the file will see.
+
+    Example:
+    >>> [r["ids"].shape for r in calibration_rows(clf, ["a film", "a dull book"], None, 200)]
+    [(1, 4), (1, 5)]
+    """
+    if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
+            representative_data, "__len__"):
+        raise ValueError("representative_data must be a list of inputs like the model's "
+                         "training inputs (texts, pairs, word lists for a tagger, SQuAD "
+                         f"examples for QA), not {type(representative_data).__name__}.")
+    if isinstance(representative_data, (list, tuple)):
+        representative_data = representative_data[:max_examples]
+    length = sequence_length or model.preprocessor.sequence_length
+    return device_features(model, representative_data, length, name="representative_data",
+                           dynamic=sequence_length is None)[:max_examples]
+
+
 def to_tflite(model, path: str | Path, quantization: str | None = None,
               representative_data=None, sequence_length: int | None = None,
-              max_calibration_examples: int = 200) -> dict:
-    """Exports a kbert task model to a builtins-only .tflite file, written atomically.
+              max_calibration_examples: int = 200, *, metadata: bool = True,
+              name: str | None = None, description: str | None = None,
+              version: str = "1") -> dict:
+    """Exports a kbert task model to a device-ready .tflite file (builtin ops only, TFLite
+    metadata inside), written atomically.
 
     Example:
     >>> info = export.to_tflite(clf, "out/model.tflite", quantization="dynamic")
-    >>> info["ops"][:3], info["bytes"]
-    (['ADD', 'BATCH_MATMUL', 'CAST'], 23123456)
+    >>> info["ops"][:3], info["input_shape"], info["metadata"]["labels"]
+    (['ADD', 'BATCH_MATMUL', 'CAST'], [1, -1], ['negative', 'positive'])
+    >>> # mediapipe.tasks.python.text.TextClassifier loads out/model.tflite as it is.
+
+    Inputs are int32 `ids`, `mask`, `segment_ids`. By default their length is dynamic (shape
+    signature [1, -1]): MediaPipe and LiteRT feed each text at its own token length, so short
+    texts do not pay for padding; a row longer than the encoder's positions
+    (`backbone.max_sequence_length`) is cut inside the graph to them (ending with [SEP]), so it
+    gives the output of the truncated text instead of crashing. `sequence_length=L` makes them
+    static [1, L] (3 <= L <= the encoder's positions). Outputs are the task's
+    `export_spec().output_names`.
 
     quantization: None (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
     activations) or "int8" (int8 weights and activations, calibrated on `representative_data`:
     real training inputs, as for `predict`: texts or pairs, word lists for a tagger, SQuAD
-    examples for a question answerer; at most `max_calibration_examples` rows are used). Inputs
-    are int32 [1, sequence_length] named ids, mask, segment_ids (sequence_length defaults to the
-    model's; calibration rows are packed at it, windows rebuilt at it). Outputs are the task's
-    `export_spec().output_names`. The converted file is checked and refused (no file written)
-    if it needs Flex ops or holds resource variables; a task with nothing to export
-    (`kbert.MaskedLM`) raises `ExportError`.
+    examples for a question answerer; at most `max_calibration_examples` rows are used, packed
+    at the file's length, or for a dynamic file each at its own length).
+
+    metadata: the file gets its TFLite Model Metadata in the same atomic write (what
+    `write_metadata` embeds: tokenizer process unit with vocab.txt, labels.txt, and kbert.json
+    with the window length and the task's settings; `name`, `description`, `version` are its
+    general fields). That uses MediaPipe's metadata writer: without mediapipe installed this
+    raises `ImportError` saying how to install it, before any work; `metadata=False` writes the
+    bare model (for `write_metadata` later, or runtimes that need none).
+
+    The converted file is checked and refused (no file written) if it needs Flex ops, holds
+    resource variables or more than one subgraph, or its metadata name contains "gemma"
+    (MediaPipe's master would run it as EmbeddingGemma); a task with nothing to export
+    (`kbert.MaskedLM`) raises `ExportError`. Returns path, quantization, bytes, sequence_length
+    (None when dynamic), input_shape, ops, and the embedded metadata (`read_metadata`'s view).
     """
     model.export_spec()  # A task with nothing to export (MaskedLM) says so before any work.
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
-    sequence_length = int(sequence_length or model.preprocessor.sequence_length)
-    if not 2 < sequence_length <= model.backbone.max_sequence_length:
-        raise ValueError(f"sequence_length={sequence_length} is outside what the encoder takes "
-                         f"(3 to {model.backbone.max_sequence_length}).")
+    if sequence_length is not None:
+        sequence_length = int(sequence_length)
+        if not 2 < sequence_length <= model.backbone.max_sequence_length:
+            raise ValueError(f"sequence_length={sequence_length} is outside what the encoder "
+                             f"takes (3 to {model.backbone.max_sequence_length}), or None for "
+                             "a dynamic length.")
+    if metadata:
+        check_writer_installed()
+        check_metadata_name(name or model.name, str(path))
     representative = None
     if quantization == "int8" and representative_data is not None:
-        if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
-                representative_data, "__len__"):
-            raise ValueError("representative_data must be a list of inputs like the model's "
-                             "training inputs (texts, pairs, word lists for a tagger, SQuAD "
-                             f"examples for QA), not {type(representative_data).__name__}.")
-        if isinstance(representative_data, (list, tuple)):
-            representative_data = representative_data[:max_calibration_examples]
-        # Packed at the file's own length, so every calibration row ends with its [SEP].
-        representative = device_features(model, representative_data, sequence_length,
-                                         name="representative_data")[:max_calibration_examples]
+        representative = calibration_rows(model, representative_data, sequence_length,
+                                          max_calibration_examples)
     masking = (integer_friendly_attention_masks() if quantization == "int8"
                else contextlib.nullcontext())
     with tempfile.TemporaryDirectory() as tmp:
         with masking:
             write_token_id_saved_model(model, tmp, sequence_length)
         content = convert(tmp, quantization, representative)
-    ops = check_deployable(content, f"{model.name} ({quantization or 'float32'})")
+    what = f"{model.name} ({quantization or 'float32'})"
+    ops = check_deployable(content, what)
+    embedded = None
+    if metadata:
+        content, embedded = embed_metadata(content, model, what=str(path), name=name,
+                                           description=description, version=version)
     with atomic_path(path) as tmp_path:
         Path(tmp_path).write_bytes(content)
-    logging.info("wrote %s (%s, %.1f MB, %d op types)", path, quantization or "float32",
-                 len(content) / 1e6, len(ops))
+    logging.info("wrote %s (%s, %s length, %.1f MB, %d op types%s)", path,
+                 quantization or "float32",
+                 "dynamic" if sequence_length is None else f"static {sequence_length}",
+                 len(content) / 1e6, len(ops), ", with metadata" if metadata else "")
     return {"path": str(path), "quantization": quantization or "float32", "bytes": len(content),
-            "sequence_length": sequence_length, "ops": ops}
+            "sequence_length": sequence_length,
+            "input_shape": [1, -1 if sequence_length is None else sequence_length],
+            "ops": ops, "metadata": embedded}

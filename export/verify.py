@@ -17,7 +17,7 @@ from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
-from kbert.export.tflite import padded_inputs
+from kbert.export.tflite import is_dynamic, pad_features, padded_inputs, stack_rows
 from kbert.preprocessing import as_examples
 from kbert.preprocessing.inputs import split_xy
 from kbert.tasks.tag_decoding import softmax
@@ -25,15 +25,19 @@ from kbert.tasks.tag_decoding import softmax
 _KERAS_INPUTS = {"token_ids": "ids", "padding_mask": "mask", "segment_ids": "segment_ids"}
 
 
-def _file_length(tflite_path: str) -> int:
-    return int(Interpreter(model_path=tflite_path).get_input_details()[0]["shape"][1])
+def _file_length(tflite_path: str) -> int | None:
+    """The file's static input length, or None when it takes each row at its own length."""
+    details = Interpreter(model_path=tflite_path).get_input_details()
+    return None if is_dynamic(details) else int(details[0]["shape"][1])
 
 
-def _run_file(tflite_path: str, threads: int, features: list[dict]) -> dict[str, np.ndarray]:
-    """Every output of the file for each [1, L] input, stacked by name: [rows, ...]."""
+def _run_file(tflite_path: str, threads: int, features: list[dict],
+              width: int | None = None) -> dict[str, np.ndarray]:
+    """Every output of the file for each [1, L] (or [1, n]) input, stacked by name: [rows, ...];
+    per-token outputs of a dynamic file padded with zeros to `width`."""
     runner = Interpreter(model_path=tflite_path, num_threads=threads).get_signature_runner()
     results = [runner(**f) for f in features]
-    return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+    return {name: stack_rows([r[name] for r in results], width) for name in results[0]}
 
 
 def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str, np.ndarray]:
@@ -45,6 +49,8 @@ def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str
     array([[0.03, 0.97]], dtype=float32)
     """
     spec = model.export_spec()
+    # A dynamic file's rows have their own lengths: batched for Keras padded to the longest.
+    features = pad_features(features, max(f["ids"].shape[1] for f in features))
     parts: dict[str, list] = {}
     for start in range(0, len(features), batch_size):
         chunk = features[start:start + batch_size]
@@ -78,8 +84,10 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
 
     Example:
     >>> report = export.verify("out/model.tflite", (dev_texts, dev_labels), reference=clf)
-    >>> report["accuracy"], report["agreement"], report["latency_ms"]["1"]["p95"]
+    >>> report["metrics"]["accuracy"], report["agreement"], report["latency_ms"]["1"]["p95"]
     (0.905, 0.998, 4.1)
+    >>> report["latency_by_length_ms"]["1"]["16"]
+    {'rows': 41, 'mean': 0.9, 'p95': 1.2}
 
     `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels. Its
     rows are packed at the file's own input length, the task's way (`export_spec().pack`), and
@@ -87,7 +95,10 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     quantization. The report: the task's metrics for the variant and for Keras, agreement with
     Keras on the task's decisions (top label, chosen labels, word tags, answer texts), max and
     mean absolute output difference, file size, mean and 95th percentile latency per row at
-    each thread count (batch 1, LiteRT), and the op list. Which check runs is the task's
+    each thread count (batch 1, LiteRT), overall and per length bucket of the rows' real tokens
+    (16, 32, 64, 128 tokens: `latency_by_length_ms`, so a dynamic file and its static twin
+    compare bucket by bucket), and the op list. A dynamic-length file (shape signature
+    [1, -1]) gets each row at its real length, packed at the model's own length. Which check runs is the task's
     declaration (`export_spec().verify`, see `PIPELINES`): taggers and question answerers go
     through the on-device reference pipelines (`OnDeviceTagger`, `OnDeviceQuestionAnswerer`),
     embedders are compared by cosine. `mediapipe=True` also runs the raw texts through the
@@ -135,34 +146,71 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
         first = spec.output_names[0]
         report["metrics"] = reference.metrics_for(device[first], examples)
         report["keras_metrics"] = reference.metrics_for(expected[first], examples)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
-def _features(spec, reference, x, sequence_length: int, name: str = "eval_data") -> list[dict]:
+def _features(spec, reference, x, sequence_length: int | None,
+              name: str = "eval_data") -> list[dict]:
+    """The rows the file gets: packed at its length, or for a dynamic file (None) at the model's
+    own length, each row fed at its real length."""
+    dynamic = sequence_length is None
+    sequence_length = sequence_length or reference.preprocessor.sequence_length
     encoded = spec.pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
-                         sequence_length, reference.preprocessor.pad_id)
+                         sequence_length, reference.preprocessor.pad_id, dynamic=dynamic)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.asarray(a) == np.asarray(b)))
 
 
+# Length buckets latency is reported in: a row of n real tokens falls in the first bucket >= n.
+LENGTH_BUCKETS = (16, 32, 64, 128)
+
+
+def length_bucket(tokens: int) -> str:
+    """The latency bucket of a row with `tokens` real tokens: "16", "32", "64", "128" or ">128".
+
+    Example:
+    >>> length_bucket(20)
+    '32'
+    """
+    for bucket in LENGTH_BUCKETS:
+        if tokens <= bucket:
+            return str(bucket)
+    return f">{LENGTH_BUCKETS[-1]}"
+
+
+def _summary(times: list[float]) -> dict:
+    return {"mean": float(np.mean(times)), "p95": float(np.percentile(times, 95))}
+
+
 def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> dict:
-    """Mean and 95th-percentile milliseconds per interpreter call, batch 1, per thread count."""
-    latency = {}
+    """Milliseconds per interpreter call, batch 1, per thread count: mean and 95th percentile
+    over all rows (`latency_ms`) and per length bucket of the rows' real tokens
+    (`latency_by_length_ms`: {threads: {bucket: {rows, mean, p95}}}), so a dynamic file and its
+    static twin compare bucket by bucket; `dynamic_length` says which this file is."""
+    latency, by_length = {}, {}
+    buckets = [length_bucket(int(f["mask"].sum())) for f in sample]
     for count in threads:
-        run = Interpreter(model_path=tflite_path, num_threads=count).get_signature_runner()
+        interpreter = Interpreter(model_path=tflite_path, num_threads=count)
+        dynamic = is_dynamic(interpreter.get_input_details())
+        run = interpreter.get_signature_runner()
         run(**sample[0])  # Warm-up: the first call allocates.
         times = []
         for f in sample:
             start = time.perf_counter()
             run(**f)
             times.append((time.perf_counter() - start) * 1000)
-        latency[str(count)] = {"mean": float(np.mean(times)),
-                               "p95": float(np.percentile(times, 95))}
-    return latency
+        latency[str(count)] = _summary(times)
+        grouped: dict[str, list[float]] = {}
+        for bucket, elapsed in zip(buckets, times):
+            grouped.setdefault(bucket, []).append(elapsed)
+        order = [str(b) for b in LENGTH_BUCKETS] + [f">{LENGTH_BUCKETS[-1]}"]
+        by_length[str(count)] = {b: {"rows": len(grouped[b]), **_summary(grouped[b])}
+                                 for b in order if b in grouped}
+    return {"latency_ms": latency, "latency_by_length_ms": by_length, "dynamic_length": dynamic}
 
 
 def verify_tagger(tflite_path: str | Path, sentences, reference, *,
@@ -191,7 +239,8 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     packed = spec.pack(examples, device.sequence_length, "eval_data")
     features = device.window_features(packed.windows)
     device_scores = device.word_scores(examples.words)
-    logits = keras_outputs(reference, features)[spec.output_names[0]]
+    logits = keras_outputs(reference, pad_features(features, device.sequence_length))[
+        spec.output_names[0]]
     keras_scores = [softmax(s) for s in packed.windows.word_outputs(logits)]
     flat_device, flat_keras = np.concatenate(device_scores), np.concatenate(keras_scores)
     difference = np.abs(flat_device - flat_keras)
@@ -208,7 +257,7 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     if examples.tags is not None:
         report["metrics"] = reference.metrics_for(device_scores, examples)
         report["keras_metrics"] = reference.metrics_for(keras_scores, examples)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
@@ -235,9 +284,9 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
                        device.sequence_length, "eval_data")
     features = device.window_features(packed.windows)
     device_logits = np.stack([np.stack(device.run(f), -1) for f in features])
-    expected = keras_outputs(reference, features)
+    expected = keras_outputs(reference, pad_features(features, device.sequence_length))
     keras_logits = np.stack([expected["start_logits"], expected["end_logits"]], -1)
-    real = np.concatenate([f["mask"] for f in features]) > 0
+    real = np.concatenate([f["mask"] for f in pad_features(features, device.sequence_length)]) > 0
     difference = np.abs(device_logits - keras_logits)[real]
     device_spans = reference.decode(packed, device_logits[..., 0], device_logits[..., 1])
     keras_spans = reference.decode(packed, keras_logits[..., 0], keras_logits[..., 1])
@@ -255,7 +304,7 @@ def verify_question_answerer(tflite_path: str | Path, examples, reference, *,
     if packed.examples.answers is not None:
         report["metrics"] = reference.metrics_for(device_spans, packed)
         report["keras_metrics"] = reference.metrics_for(keras_spans, packed)
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 
@@ -294,7 +343,7 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
                                expected)
         report.update(mediapipe_min_cosine=float(by_mediapipe.min()),
                       mediapipe_mean_cosine=float(by_mediapipe.mean()))
-    report["latency_ms"] = _latency(tflite_path, features[:latency_examples], threads)
+    report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 
 

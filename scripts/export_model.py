@@ -9,7 +9,10 @@ the Keras model on evaluation data, and writes an export report (JSON, Markdown,
       --eval_file=../shared/data/conll2003/valid.txt --train_file=../shared/data/conll2003/train.txt
 
 Writes <output_dir>/saved_model (raw-string and token-id signatures), <output_dir>/<variant>/
-model.tflite (with metadata) and <output_dir>/export_report.{json,md,png}. --train_file supplies
+model.tflite (dynamic-length inputs and metadata, written by one to_tflite call; metadata.json
+beside it) and <output_dir>/export_report.{json,md,png}. --static_sequence_length=L adds each
+variant's static [1, L] twin (<output_dir>/<variant>_static<L>/) to the report, latency per
+length bucket side by side. --train_file supplies
 the int8 calibration inputs. The data files follow the task's declared input kind
 (`export_spec().input_kind`): tables of texts; for a tagger CoNLL (--tag_column picks the tags);
 for a question answerer SQuAD JSON (--eval_file, or --split_file with --train_articles as in
@@ -31,13 +34,18 @@ import kbert
 from data_flags import define_data_flags, read_split
 from kbert import export
 from kbert.export.report import write_report
+from kbert.files import write_json
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A training run's folder holding model.keras.")
 flags.DEFINE_string("output_dir", None, "Where exports go (default: <model_dir>/export).")
 flags.DEFINE_list("variants", ["float32", "float16", "dynamic", "int8"], "TFLite variants.")
 flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
-flags.DEFINE_integer("sequence_length", None, "TFLite input length (default: the model's).")
+flags.DEFINE_integer("sequence_length", None, "A static TFLite input length [1, L] (default: "
+                     "dynamic [1, -1], each text at its own length).")
+flags.DEFINE_integer("static_sequence_length", None, "Also export each variant with static "
+                     "[1, L] inputs (a 'static twin', variant '<variant>_static<L>') and report "
+                     "its latency per length bucket beside the dynamic file's.")
 flags.DEFINE_integer("calibration_examples", 200, "Training texts used to calibrate int8.")
 flags.DEFINE_integer("latency_examples", 100, "Examples timed per variant and thread count.")
 flags.DEFINE_integer("tag_column", -1, "Taggers: the CoNLL column of the tags.")
@@ -117,16 +125,21 @@ def run():
     mediapipe = FLAGS.mediapipe and spec.mediapipe is not None
     if FLAGS.mediapipe and not mediapipe:
         logging.info("Not checked in MediaPipe: %s.", spec.mediapipe_note)
+    lengths = [(FLAGS.sequence_length, "")]
+    if FLAGS.static_sequence_length:
+        lengths.append((FLAGS.static_sequence_length, f"_static{FLAGS.static_sequence_length}"))
     for variant in FLAGS.variants:
         quantization = None if variant == "float32" else variant
-        path = output / variant / "model.tflite"
-        export.to_tflite(model, path, quantization=quantization, representative_data=calibration,
-                         sequence_length=FLAGS.sequence_length)
-        export.write_metadata(path, model)
-        report = export.verify(path, evaluation, reference=model,
-                               latency_examples=FLAGS.latency_examples,
-                               mediapipe=mediapipe and variant == "dynamic")
-        rows.append({"variant": variant, **report})
+        for sequence_length, suffix in lengths:
+            path = output / f"{variant}{suffix}" / "model.tflite"
+            info = export.to_tflite(model, path, quantization=quantization,
+                                    representative_data=calibration,
+                                    sequence_length=sequence_length)
+            write_json(path.with_name("metadata.json"), info["metadata"])
+            report = export.verify(path, evaluation, reference=model,
+                                   latency_examples=FLAGS.latency_examples,
+                                   mediapipe=mediapipe and variant == "dynamic")
+            rows.append({"variant": f"{variant}{suffix}", **report})
     write_report(rows, output / "export_report", command=shlex.join(sys.argv),
                  saved_model=saved_model)
     print(f"wrote {output}")

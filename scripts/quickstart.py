@@ -56,8 +56,8 @@ def main(argv):
         print(f"  {label:>8}  {p.max():.2f}  {sentence}")
 
     tflite = Path(FLAGS.model_dir) / "model.tflite"
-    info = export.to_tflite(reloaded, tflite, quantization="dynamic")
-    export.write_metadata(tflite, reloaded, name="product_review_sentiment")
+    info = export.to_tflite(reloaded, tflite, quantization="dynamic",
+                            name="product_review_sentiment")  # metadata written by this call
     print(f"Exported {tflite} ({info['bytes'] / 1e6:.1f} MB, builtin ops only, with metadata). "
           "MediaPipe TextClassifier on the new sentences:")
     for sentence, scores in zip(NEW_SENTENCES, export.mediapipe_classify(tflite, NEW_SENTENCES)):

@@ -85,8 +85,9 @@ def tiny_qa_model(folder: Path) -> Path:
         intermediate_dim=64, max_sequence_length=384)
     model = kbert.QuestionAnswerer(backbone, TextPreprocessor(tokenizer, 384))
     path = folder / "model.tflite"
-    export.to_tflite(model, path)
-    export.write_metadata(path, model)
+    # Static [1, 384], the inputs the Kotlin core pads its windows to (to_tflite's default is a
+    # dynamic length); the metadata is written by the same call.
+    export.to_tflite(model, path, sequence_length=384)
     return path
 
 

@@ -193,8 +193,8 @@ COSINE_FLOOR = {None: 0.9999, "float16": 0.999, "dynamic": 0.99, "int8": 0.95}
 
 @pytest.fixture(scope="module")
 def exported(models, tmp_path_factory):
-    """(name, quantization) -> a .tflite of that case (with metadata where MediaPipe's writer is
-    installed), converted on first use."""
+    """(name, quantization) -> a dynamic-length .tflite of that case (with its metadata, written
+    by the same call, where MediaPipe's writer is installed), converted on first use."""
     cache = {}
     root = tmp_path_factory.mktemp("every_task")
 
@@ -203,9 +203,7 @@ def exported(models, tmp_path_factory):
             model = models(name)
             path = root / name / f"{quantization or 'float32'}.tflite"
             export.to_tflite(model, path, quantization=quantization,
-                             representative_data=CASES[name].x)
-            if HAS_MEDIAPIPE:
-                export.write_metadata(path, model, json_path=path.with_suffix(".json"))
+                             representative_data=CASES[name].x, metadata=HAS_MEDIAPIPE)
             cache[name, quantization] = path
         return cache[name, quantization]
     return get
@@ -233,8 +231,8 @@ def test_to_tflite_in_every_precision_verifies_against_keras(name, quantization,
     (signature,) = interpreter.get_signature_list().values()
     assert signature == {"inputs": ["ids", "mask", "segment_ids"],
                          "outputs": sorted(spec.output_names)}
-    length = model.preprocessor.sequence_length
-    assert all(tuple(d["shape"]) == (1, length) and d["dtype"] == np.int32
+    # Dynamic length: each row (window) is fed at its real length.
+    assert all(d["shape_signature"].tolist() == [1, -1] and d["dtype"] == np.int32
                for d in interpreter.get_input_details())
     report = export.verify(path, case.eval_data, reference=model, threads=(1,),
                            latency_examples=2)
@@ -279,6 +277,38 @@ def test_mediapipe_runs_only_what_the_task_declares(name, models, exported):
         assert report["mediapipe_min_cosine"] >= 0.999
 
 
+# ------------------------------------------------------------------------------- long inputs
+# 700 words of the tiny vocabulary: past the tiny encoder's 64 positions (and a real BERT's 512).
+SEVEN_HUNDRED = [TEXTS[i % 4].split()[i % 3] for i in range(700)]
+
+
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="pip install --no-deps mediapipe==1.2.2")
+@pytest.mark.parametrize("name", ["classifier", "pair_classifier", "regressor", "embedder",
+                                  "tagger", "qa_v2"])
+def test_700_words_through_every_dynamic_export_answer_without_crashing(name, models, exported):
+    model, path = models(name), exported(name, "dynamic")
+    spec = model.export_spec()
+    text = " ".join(SEVEN_HUNDRED)
+    if spec.verify == "tags":  # Windows at the model's length, each at its real length.
+        tags = export.OnDeviceTagger(path).tag([SEVEN_HUNDRED])[0]
+        assert len(tags) == 700 and set(tags) <= set(TAG_LABELS)
+        return
+    if spec.verify == "answers":
+        answer = export.OnDeviceQuestionAnswerer.from_file(path).answer("who lives in paris ?",
+                                                                        text)
+        assert answer["text"] == text[answer["start"]:answer["end"]]
+        return
+    # The whole text in one row, as MediaPipe feeds it: the graph keeps the first 64 positions.
+    x = [(text, text)] if model.pair_inputs else [text]
+    (row,) = export.device_features(model, x, 2000, dynamic=True)
+    assert row["ids"].shape[1] > 700
+    outputs = Interpreter(model_path=str(path)).get_signature_runner()(**row)
+    expected = export.keras_outputs(model, export.device_features(model, x, 64))
+    for output in spec.output_names:
+        assert np.all(np.isfinite(outputs[output]))
+        np.testing.assert_allclose(outputs[output], expected[output], atol=0.15)
+
+
 # ------------------------------------------------------------------------------- short files
 @pytest.mark.parametrize("name", ["pair_classifier", "tagger", "qa_v2"])
 def test_a_shorter_file_packs_calibration_and_verify_rows_at_its_own_length(name, models,
@@ -307,10 +337,8 @@ def test_a_shorter_file_packs_calibration_and_verify_rows_at_its_own_length(name
     if model.export_spec().verify in ("tags", "answers") and not HAS_MEDIAPIPE:
         return
     path = tmp_path / "short.tflite"
-    info = export.to_tflite(model, path, sequence_length=length)
+    info = export.to_tflite(model, path, sequence_length=length, metadata=HAS_MEDIAPIPE)
     assert info["sequence_length"] == length
-    if HAS_MEDIAPIPE:
-        export.write_metadata(path, model)
     report = export.verify(path, case.eval_data, reference=model, threads=(1,),
                            latency_examples=1)
     # Keras runs on the same rows the file gets: only the runtime differs.

@@ -34,7 +34,8 @@ def exported(tmp_path_factory):
     clf.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=15, batch_size=4, verbose=0)
     root = tmp_path_factory.mktemp("metadata")
     plain = root / "plain" / "model.tflite"
-    export.to_tflite(clf, plain)
+    # A static file made without metadata: write_metadata is for such files made elsewhere.
+    export.to_tflite(clf, plain, sequence_length=32, metadata=False)
     with_metadata = root / "with_metadata" / "model.tflite"
     with_metadata.parent.mkdir()
     shutil.copy(plain, with_metadata)
@@ -85,7 +86,9 @@ def test_metadata_is_embedded_and_the_graph_is_unchanged(exported):
     (labels,) = output.associatedFiles
     assert (labels.name, labels.type) == (b"labels.txt", fb.AssociatedFileType.TENSOR_AXIS_LABELS)
 
-    assert sorted(packed) == ["labels.txt", "vocab.txt"]
+    assert sorted(packed) == ["kbert.json", "labels.txt", "vocab.txt"]
+    (settings,) = meta.associatedFiles  # What an app needs beyond tokenizer and labels.
+    assert (settings.name, settings.type) == (b"kbert.json", fb.AssociatedFileType.DESCRIPTIONS)
     assert packed["labels.txt"].decode().splitlines() == ["neg", "pos"]
     assert packed["vocab.txt"].decode().splitlines() == clf.preprocessor.tokenizer.get_vocabulary()
 
@@ -95,16 +98,20 @@ def test_metadata_json_describes_what_was_embedded(exported):
     written = json.loads((with_metadata.parent / "metadata.json").read_text())
     assert written == info
     assert {k: v for k, v in written.items() if k != "tflite_metadata"} == {
-        **export.read_metadata(with_metadata), "file": "model.tflite", "task": "classifier",
-        "lowercase": True, "pair_inputs": False, "mediapipe": "text_classifier",
-        "mediapipe_note": "", "settings": {"multi_label": False, "threshold": 0.5}}
+        **export.read_metadata(with_metadata), "file": "model.tflite"}
+    assert {k: written[k] for k in ("task", "window_length", "max_sequence_length", "lowercase",
+                                    "pair_inputs", "mediapipe", "mediapipe_note", "settings",
+                                    "dynamic_length")} == {
+        "task": "classifier", "window_length": 32, "max_sequence_length": 64, "lowercase": True,
+        "pair_inputs": False, "mediapipe": "text_classifier", "mediapipe_note": "",
+        "settings": {"multi_label": False, "threshold": 0.5}, "dynamic_length": False}
     assert written["name"] == "tiny sentiment" and written["version"] == "1"
     assert "Single-label text classifier over 2 labels" in written["description"]
     assert written["min_parser_version"] == "1.1.0"
     assert written["labels"] == ["neg", "pos"]
     assert written["vocab_size"] == len(clf.preprocessor.tokenizer.get_vocabulary())
     assert written["sequence_length"] == 32
-    assert written["packed_files"] == ["labels.txt", "vocab.txt"]
+    assert written["packed_files"] == ["kbert.json", "labels.txt", "vocab.txt"]
     assert sorted(t["name"] for t in written["inputs"]) == ["ids", "mask", "segment_ids"]
     for tensor in written["inputs"]:
         assert tensor["metadata_name"] == tensor["name"]
@@ -127,7 +134,7 @@ def test_writing_again_replaces_the_metadata_and_leaves_no_partial_file(exported
     export.write_metadata(path, clf, name="first")
     export.write_metadata(path, clf, name="second", json_path=tmp_path / "second.json")
     meta, packed = embedded(path)
-    assert meta.name == b"second" and sorted(packed) == ["labels.txt", "vocab.txt"]
+    assert meta.name == b"second" and sorted(packed) == ["kbert.json", "labels.txt", "vocab.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json", "model.tflite",
                                                           "second.json"]
     before = path.read_bytes()
@@ -160,12 +167,11 @@ def test_pair_or_cased_models_get_metadata_with_a_warning(exported, tmp_path, ca
 def test_a_regressor_gets_a_score_output_without_labels(tmp_path):
     reg = tiny_task(kbert.TextRegressor)
     path = tmp_path / "reg.tflite"
-    export.to_tflite(reg, path)
-    info = export.write_metadata(path, reg)
+    info = export.to_tflite(reg, path)["metadata"]
     meta, packed = embedded(path)
     (output,) = meta.subgraphMetadata[0].outputTensorMetadata
     assert output.name == b"score" and not output.associatedFiles
-    assert sorted(packed) == ["vocab.txt"] and info["labels"] is None
+    assert sorted(packed) == ["kbert.json", "vocab.txt"] and info["labels"] is None
     assert info["task"] == "regressor" and info["outputs"][0]["name"] == "score"
 
 

@@ -29,8 +29,8 @@ def qa():
 @pytest.fixture(scope="module")
 def exported(qa, tmp_path_factory):
     path = tmp_path_factory.mktemp("qa") / "model.tflite"
-    export.to_tflite(qa, path)  # float32: answers must match Keras exactly here
-    info = export.write_metadata(path, qa)
+    # float32: answers must match Keras exactly here; dynamic length, metadata in one call.
+    info = export.to_tflite(qa, path)["metadata"]
     return path, info
 
 
@@ -40,7 +40,7 @@ def test_qa_tflite_follows_the_bert_qa_convention(exported):
     assert sorted(signature["inputs"]) == ["ids", "mask", "segment_ids"]
     assert sorted(signature["outputs"]) == ["end_logits", "start_logits"]
     assert info["task"] == "question_answerer" and "vocab.txt" in info["packed_files"]
-    assert all(o["shape"] == [1, 16] for o in info["outputs"])
+    assert all(o["shape"] == [1, -1] for o in info["outputs"])
 
 
 def test_reference_pipeline_answers_like_keras(qa, exported):
@@ -60,3 +60,18 @@ def test_verify_scores_both_runtimes_with_the_official_evaluation(qa, exported):
     assert report["metrics"]["f1"] == report["keras_metrics"]["f1"]
     assert {"HasAns_f1", "NoAns_f1"} <= set(report["metrics"])
     assert report["windows"] > len(TRAIN) and np.isfinite(report["max_abs_difference"])
+
+
+def test_the_file_carries_its_decoding_settings_and_null_threshold(qa, exported):
+    path, info = exported
+    assert info["window_length"] == 16 and info["settings"]["doc_stride"] == 4
+    assert info["settings"]["null_threshold"] == pytest.approx(qa.null_threshold)
+    # No Keras model: everything the app needs comes from the file.
+    device = export.OnDeviceQuestionAnswerer.from_file(path)
+    assert device.dynamic and device.sequence_length == 16
+    assert (device.doc_stride, device.max_query_length, device.n_best,
+            device.max_answer_length) == (4, qa.max_query_length, qa.n_best, qa.max_answer_length)
+    assert device.null_threshold == pytest.approx(qa.null_threshold)
+    for record in TRAIN:
+        assert device.answer(record["question"], record["context"])["text"] == \
+            qa.answer([record["question"]], [record["context"]])[0]["text"]

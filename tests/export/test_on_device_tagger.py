@@ -27,8 +27,7 @@ def tagger():
 @pytest.fixture(scope="module")
 def exported(tagger, tmp_path_factory):
     path = tmp_path_factory.mktemp("tagger") / "model.tflite"
-    export.to_tflite(tagger, path)
-    info = export.write_metadata(path, tagger)
+    info = export.to_tflite(tagger, path)["metadata"]  # dynamic length, metadata in one call
     return path, info
 
 
@@ -37,7 +36,9 @@ def test_tagger_exports_per_token_logits_with_labels_and_vocab(exported):
     (signature,) = Interpreter(model_path=str(path)).get_signature_list().values()
     assert signature == {"inputs": ["ids", "mask", "segment_ids"], "outputs": ["logits"]}
     assert info["task"] == "tagger" and info["labels"] == LABELS
-    assert info["outputs"][0]["shape"] == [1, 8, len(LABELS)]
+    assert info["outputs"][0]["shape"] == [1, -1, len(LABELS)]
+    # The label scheme travels in the file: the windows are cut at the model's 8 tokens.
+    assert (info["window_length"], info["settings"]) == (8, {"window_stride": None, "iob": True})
     assert {"vocab.txt", "labels.txt"} <= set(export.packed_files(path))
 
 
@@ -74,3 +75,15 @@ def test_int8_tagger_calibrates_on_word_lists(tagger, tmp_path):
     info = export.to_tflite(tagger, tmp_path / "int8.tflite", quantization="int8",
                             representative_data=WORDS)
     assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(info["ops"])
+
+
+def test_the_window_stride_and_casing_come_from_the_file(tmp_path):
+    # Untrained is enough: the file alone must window the sentence as the model does.
+    strided = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS, window_stride=3)
+    path = tmp_path / "strided.tflite"
+    export.to_tflite(strided, path)
+    device = export.OnDeviceTagger(path)  # No Keras model, no settings passed.
+    assert (device.window_stride, device.sequence_length, device.iob) == (3, 8, True)
+    assert device.dynamic and device.preprocessor.tokenizer.lowercase
+    np.testing.assert_allclose(np.concatenate(device.word_scores([LONG])),
+                               np.concatenate(strided.predict_scores([LONG])), atol=1e-5)

@@ -2,6 +2,7 @@ import pytest
 
 import kbert
 from kbert import export
+from kbert.export.verify import length_bucket
 from tests.conftest import tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"]
@@ -34,3 +35,20 @@ def test_verify_without_labels_still_compares_with_keras(clf, tmp_path):
     export.to_tflite(clf, path, quantization="dynamic")
     report = export.verify(path, TEXTS, reference=clf, threads=(1,), latency_examples=2)
     assert "metrics" not in report and report["agreement"] >= 0.75
+
+
+def test_verify_reports_latency_per_length_bucket_for_dynamic_and_static_files(clf, tmp_path):
+    words = "the man plays with a dog and the cat sleeps in paris".split()
+    texts = TEXTS + [" ".join(words * 2)]  # 5-6 tokens each, and one of 26
+    dynamic, static = tmp_path / "dynamic.tflite", tmp_path / "static.tflite"
+    export.to_tflite(clf, dynamic, metadata=False)
+    export.to_tflite(clf, static, sequence_length=32, metadata=False)
+    reports = [export.verify(path, texts, reference=clf, threads=(1,), latency_examples=5)
+               for path in (dynamic, static)]
+    assert [r["dynamic_length"] for r in reports] == [True, False]
+    for report in reports:
+        buckets = report["latency_by_length_ms"]["1"]
+        assert list(buckets) == ["16", "32"] and [b["rows"] for b in buckets.values()] == [4, 1]
+        assert all(b["mean"] > 0 and b["p95"] >= b["mean"] * 0.5 for b in buckets.values())
+        assert report["max_abs_difference"] < 1e-4 and report["agreement"] == 1.0
+    assert length_bucket(128) == "128" and length_bucket(129) == ">128"

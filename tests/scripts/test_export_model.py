@@ -19,20 +19,29 @@ def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_pa
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "export_model.py"), f"--model_dir={model_dir}",
          f"--eval_file={data}", f"--train_file={data}", "--text_column=sentence",
-         "--label_column=label", "--variants=float32,dynamic,int8", "--latency_examples=2"],
+         "--label_column=label", "--variants=float32,dynamic,int8", "--latency_examples=2",
+         "--static_sequence_length=32"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = model_dir / "export"
     assert (out / "saved_model" / "saved_model.pb").is_file()
     assert (out / "float32" / "model.tflite").is_file() and (out / "int8" / "model.tflite").is_file()
     report = json.loads((out / "export_report.json").read_text())
-    assert [row["variant"] for row in report["variants"]] == ["float32", "dynamic", "int8"]
-    assert report["variants"][1]["mediapipe_agreement"] >= 0.5
-    assert report["variants"][0]["agreement"] == 1.0
+    assert [row["variant"] for row in report["variants"]] == [
+        "float32", "float32_static32", "dynamic", "dynamic_static32", "int8", "int8_static32"]
+    rows = {row["variant"]: row for row in report["variants"]}
+    assert rows["dynamic"]["mediapipe_agreement"] >= 0.5
+    assert rows["float32"]["agreement"] == 1.0 and rows["float32_static32"]["agreement"] == 1.0
+    # Each dynamic file beside its static twin, latency per length bucket.
+    assert [rows[v]["dynamic_length"] for v in ("dynamic", "dynamic_static32")] == [True, False]
+    assert "16" in rows["dynamic"]["latency_by_length_ms"]["1"]
+    assert "16" in rows["dynamic_static32"]["latency_by_length_ms"]["1"]
+    assert json.loads((out / "dynamic" / "metadata.json").read_text())["dynamic_length"]
     assert report["saved_model"]["max_abs_difference"] < 1e-4
     assert report["saved_model"]["label_agreement"] == 1.0
     table = (out / "export_report.md").read_text()
-    assert "| float32 |" in table and "| int8 |" in table
+    assert "| float32 |" in table and "| int8 |" in table and "| int8_static32 |" in table
+    assert "| dynamic | dynamic | " in table and "| dynamic_static32 | static | " in table
     assert "MediaPipe TextClassifier (dynamic" in table and "SavedModel raw-string" in table
     assert (out / "export_report.png").read_bytes()[:4] == b"\x89PNG"
 
