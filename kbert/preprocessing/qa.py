@@ -23,7 +23,6 @@ from kbert.preprocessing.text import TextPreprocessor
 from kbert.preprocessing.words import split_words, text_pieces, word_pieces
 
 
-
 @dataclasses.dataclass
 class QAWindows:
     """Windows of many questions; per window, where its tokens come from."""
