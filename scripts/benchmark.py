@@ -4,6 +4,7 @@
   python scripts/benchmark.py --what=buckets                  # length buckets vs padding to 128
   python scripts/benchmark.py --what=tokenize                 # kbert vs HF tokenizers, IMDB
   KERAS_BACKEND=jax python scripts/benchmark.py --what=gpu    # Keras/JAX vs transformers/PyTorch
+  python scripts/benchmark.py --what=dynamic --examples=2000  # dynamic vs static TFLite, MediaPipe
 
 These need the bench extras (`pip install -e ".[bench]"`: torch 2.13 CPU, transformers,
 onnxruntime, tf2onnx, psutil):
@@ -26,10 +27,11 @@ from pathlib import Path
 
 from absl import app, flags
 
-from benchmarks import buckets, gpu, latency, memory, tokenize, torch_cpu, xla
+from benchmarks import buckets, dynamic_length, gpu, latency, memory, tokenize, torch_cpu, xla
 
 BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenize, "gpu": gpu,
-              "torch": torch_cpu, "latency": latency, "memory": memory}
+              "torch": torch_cpu, "latency": latency, "memory": memory,
+              "dynamic": dynamic_length}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("what", "xla", sorted(BENCHMARKS), "Which comparison to run.")
@@ -41,7 +43,8 @@ flags.DEFINE_integer("sequence_length", 64, "Maximum sequence length.")
 flags.DEFINE_float("learning_rate", 5e-5, "--what=torch: peak learning rate.")
 flags.DEFINE_list("bucket_lengths", None, "--what=torch: kbert's length buckets (default: "
                   "kbert's default, powers of two).")
-flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding length.")
+flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding length; "
+                     "--what=dynamic: the static file's length.")
 flags.DEFINE_string("tokenize_file", "../shared/data/imdb/train.jsonl", "--what=tokenize: JSONL "
                     "with a text field.")
 flags.DEFINE_integer("tokenize_sequence_length", 512, "--what=tokenize: truncation length.")
@@ -49,7 +52,8 @@ flags.DEFINE_integer("repeats", 3, "--what=tokenize: timed repeats (the best cou
 flags.DEFINE_list("gpu_batch_sizes", ["32", "128"], "--what=gpu: batch sizes.")
 flags.DEFINE_integer("gpu_sequence_length", 128, "--what=gpu: sequence length.")
 flags.DEFINE_list("gpu_sides", list(gpu.SIDES), "--what=gpu: configurations to run.")
-flags.DEFINE_string("model", None, "--what=latency: a fine-tuned kbert classifier (model.keras).")
+flags.DEFINE_string("model", None, "--what=latency (and dynamic): a fine-tuned kbert classifier "
+                    "(model.keras).")
 flags.DEFINE_string("export_dir", None, "--what=latency: where the exported files go (reused "
                     "when present); a temporary directory by default.")
 flags.DEFINE_integer("latency_examples", 200, "--what=latency: timed examples per runtime.")
