@@ -7,7 +7,12 @@ own code on the real MiniLM vocabulary ("minilm_l6_uncased"):
   qa_*.tsv       question + context -> windows (kbert.preprocessing.qa.qa_windows), then window
                  logits -> answer (kbert.tasks.qa_decoding.decode_answers)
   packed_files.tsv  the files packed into .tflite models (kbert.export.metadata.packed_files):
-                 a fixture packed the way the metadata populator packs, and --qa_model
+                 a fixture packed the way the metadata populator packs, the settings model
+                 below, and --qa_model
+  qa_settings_model.tflite  a tiny random QA model (L=128) exported by kbert with non-default
+                 settings, so its kbert.json holds them; model_settings.tsv: what kbert reads
+                 in it (kbert.export.metadata.file_settings), and qa_model_settings.tsv: its
+                 goldens packed and decoded with those settings (OnDeviceQuestionAnswerer.from_file)
 
   python android_demo/tools/write_goldens.py --out android_demo/core/build/goldens \
       [--qa_model runs/squad_v1/export/dynamic/model.tflite]
@@ -26,7 +31,9 @@ survives; character offsets are UTF-16 indices, as Kotlin and Java strings count
           S  word spans (start end start end ...)
           W  context_offset  ids  segment_ids  token_word  max_context (0/1)   per window
           G  start_logits  end_logits                      per window, float32 values
-          A  b64(text)  start  end  score  null_score_diff  the expected answer
+          A  b64(text)  start  end  score  null_score_diff  b64(final text)  the expected answer
+                                                                (final text: after the null threshold)
+  model_settings: model path \t key \t value  (null_threshold "none" for a v1.1 model)
 """
 
 from __future__ import annotations
@@ -129,13 +136,19 @@ def squad_questions(count: int, longest: int) -> kbert.data.QAExamples:
 
 
 def write_qa(path: Path, preprocessor: TextPreprocessor, questions: list[str],
-             contexts: list[str], *, doc_stride: int, max_query_length: int, logits) -> dict:
+             contexts: list[str], *, doc_stride: int, max_query_length: int, logits,
+             n_best: int = 20, max_answer_length: int = 30,
+             null_threshold: float | None = None) -> dict:
     """Packs the questions, gets each window's logits from `logits(windows)` and decodes them."""
     length = preprocessor.sequence_length
     windows = qa_windows(preprocessor, questions, contexts, doc_stride=doc_stride,
                          max_query_length=max_query_length)
     starts, ends = logits(windows)
-    answers = decode_answers(windows, starts, ends, list(contexts))
+    answers = decode_answers(windows, starts, ends, list(contexts), n_best=n_best,
+                             max_answer_length=max_answer_length)
+    # kbert's final text (OnDeviceQuestionAnswerer.final_text): "" above the null threshold.
+    final = ["" if null_threshold is not None and a.null_score_diff > null_threshold else a.text
+             for a in answers]
     ids, segments = windows.encoded.token_ids.to_list(), windows.encoded.segment_ids.to_list()
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"P\t{length}\t{doc_stride}\t{max_query_length}\n")
@@ -150,10 +163,47 @@ def write_qa(path: Path, preprocessor: TextPreprocessor, questions: list[str],
                         + " ".join(repr(float(v)) for v in ends[w]) + "\n")
             a = answers[q]
             f.write(f"A\t{b64(a.text)}\t{utf16(context, a.start)}\t{utf16(context, a.end)}\t"
-                    f"{a.score!r}\t{a.null_score_diff!r}\n")
+                    f"{a.score!r}\t{a.null_score_diff!r}\t{b64(final[q])}\n")
     return {"questions": len(questions), "windows": len(ids),
             "multi_window_questions": int(np.sum(np.bincount(windows.example) > 1)),
-            "answered": sum(bool(a.text) for a in answers)}
+            "answered": sum(bool(a.text) for a in answers), "final_non_empty": sum(map(bool, final))}
+
+
+# Settings unlike kbert's defaults (384, 128, 64, 20, 30, v1.1), so that reading them counts.
+QA_SETTINGS = {"doc_stride": 40, "max_query_length": 24, "n_best": 7, "max_answer_length": 9,
+               "version_2_with_negative": True, "null_threshold": -0.03125}
+QA_SETTINGS_LENGTH = 128
+
+
+def qa_settings_model(path: Path, tokenizer) -> Path:
+    """A random 2-layer QA model on MiniLM's vocabulary with QA_SETTINGS, exported by kbert
+    (static [1, 128] inputs) with its metadata, kbert.json included."""
+    import keras
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=QA_SETTINGS_LENGTH)
+    model = kbert.QuestionAnswerer(backbone, TextPreprocessor(tokenizer, QA_SETTINGS_LENGTH),
+                                   **QA_SETTINGS)
+    export.to_tflite(model, path, sequence_length=QA_SETTINGS_LENGTH)
+    return path
+
+
+def write_model_settings(path: Path, models: list[Path]) -> None:
+    """What kbert reads in each model's kbert.json, as OnDeviceQuestionAnswerer.from_file
+    takes it."""
+    with open(path, "w", encoding="utf-8") as f:
+        for model in models:
+            stored = export.metadata.file_settings(model)
+            s = stored["settings"]
+            rows = {"task": stored["task"], "window_length": stored["window_length"],
+                    "lowercase": str(bool(stored["lowercase"])).lower(),
+                    **{k: s[k] for k in ("doc_stride", "max_query_length", "n_best",
+                                         "max_answer_length")},
+                    "null_threshold": repr(float(s["null_threshold"]))
+                    if s["version_2_with_negative"] else "none"}
+            for key, value in rows.items():
+                f.write(f"{model.resolve()}\t{key}\t{value}\n")
 
 
 def write_packed_files(path: Path, models: list[Path]) -> None:
@@ -212,11 +262,13 @@ def main() -> int:
         sys.exit(f"{PRESET}'s vocabulary holds a token with a line break: vocab.txt cannot hold it")
     (args.out / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
+    settings_model = qa_settings_model(args.out / "qa_settings_model.tflite", tokenizer)
+    qa_models = [settings_model] + ([Path(args.qa_model)] if args.qa_model else [])
     models = [packed_fixture(args.out / "packed_fixture.tflite",
                              {"vocab.txt": "\n".join(vocabulary) + "\n",
                               "labels.txt": "negative\npositive\n"})]
-    write_packed_files(args.out / "packed_files.tsv",
-                       models + ([Path(args.qa_model)] if args.qa_model else []))
+    write_packed_files(args.out / "packed_files.tsv", models + qa_models)
+    write_model_settings(args.out / "model_settings.tsv", qa_models)
 
     tricky = read_tricky_strings()
     summary["tricky_strings"] = write_tokens(args.out / "tokens_tricky.tsv", preprocessor, tricky)
@@ -259,6 +311,17 @@ def main() -> int:
             args.out / "qa_squad_short_windows.tsv", TextPreprocessor(tokenizer, 96),
             squad.questions, squad.contexts, doc_stride=24, max_query_length=16,
             logits=random_logits(3))
+    # The settings model's goldens, packed and decoded with what its kbert.json says (stride 40,
+    # query 24, n-best 7, answers of 9 tokens at most, v2.0 null threshold -1/32) and its own logits.
+    device = export.OnDeviceQuestionAnswerer.from_file(settings_model)
+    questions, contexts = ["What is it?"] * len(tricky), list(tricky)
+    if SHARED_DATA.is_dir():
+        questions, contexts = questions + list(squad.questions), contexts + list(squad.contexts)
+    summary["qa_model_settings"] = write_qa(
+        args.out / "qa_model_settings.tsv", device.preprocessor, questions, contexts,
+        doc_stride=device.doc_stride, max_query_length=device.max_query_length,
+        logits=model_logits(device), n_best=device.n_best,
+        max_answer_length=device.max_answer_length, null_threshold=device.null_threshold)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     return 0

@@ -22,10 +22,14 @@ object ModelAssets {
             }
         }
 
-    /** The text files kbert packed into the model with its metadata (vocab.txt, labels.txt). */
-    fun packedText(model: MappedByteBuffer): Map<String, List<String>> {
+    /** The files kbert packed into the model with its metadata (vocab.txt, labels.txt, kbert.json). */
+    fun packedFiles(model: MappedByteBuffer): Map<String, ByteArray> {
         val bytes = ByteArray(model.capacity())
         model.duplicate().apply { rewind() }.get(bytes)
-        return PackedFiles.read(bytes).mapValues { String(it.value, Charsets.UTF_8).lines() }
+        return PackedFiles.read(bytes)
     }
+
+    /** The packed files as text lines. */
+    fun packedText(model: MappedByteBuffer): Map<String, List<String>> =
+        packedFiles(model).mapValues { String(it.value, Charsets.UTF_8).lines() }
 }

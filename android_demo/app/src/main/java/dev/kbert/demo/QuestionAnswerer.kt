@@ -3,7 +3,9 @@ package dev.kbert.demo
 import android.content.Context
 import dev.kbert.core.Answer
 import dev.kbert.core.BertTokenizer
+import dev.kbert.core.ModelSettings
 import dev.kbert.core.QaPacker
+import dev.kbert.core.QaSettings
 import dev.kbert.core.SpanDecoder
 import dev.kbert.core.Vocabulary
 import java.io.Closeable
@@ -17,22 +19,31 @@ import org.tensorflow.lite.Interpreter
  * best span over all windows.
  *
  * The model's inputs are `ids`, `mask`, `segment_ids` (int32 [1, L]); its outputs
- * `start_logits` and `end_logits` (float32 [1, L]); its vocabulary is packed in the file.
+ * `start_logits` and `end_logits` (float32 [1, L]). Its vocabulary and its settings are packed
+ * in the file: `kbert.json` has the window length L, casing, doc stride, question length, n-best
+ * size, answer length and (SQuAD v2.0) null threshold, as kbert.export.OnDeviceQuestionAnswerer
+ * .from_file reads them; `configure` may override them (e.g. `{ it.copy(docStride = 64) }`).
  */
-class QuestionAnswerer(model: MappedByteBuffer, lowercase: Boolean = true) : Closeable {
+class QuestionAnswerer(
+    model: MappedByteBuffer,
+    configure: (QaSettings) -> QaSettings = { it }
+) : Closeable {
     private val interpreter = Interpreter(model, Interpreter.Options().setNumThreads(2))
-    private val sequenceLength = interpreter.getInputTensor(0).shape()[1]
+    val settings: QaSettings
+    private val sequenceLength: Int
     private val vocabulary: Vocabulary
     private val packer: QaPacker
-    // Null threshold: only for models trained on SQuAD v2.0 (kbert's model.null_threshold).
-    private val decoder = SpanDecoder()
-    private val nullThreshold: Double? = null
+    private val decoder: SpanDecoder
 
     init {
-        val vocab = ModelAssets.packedText(model)["vocab.txt"]
+        val files = ModelAssets.packedFiles(model)
+        val vocab = files["vocab.txt"]
             ?: throw IllegalArgumentException("the model has no packed vocab.txt: export it with kbert's metadata")
-        vocabulary = Vocabulary.fromLines(vocab.dropLastWhile { it.isEmpty() })
-        packer = QaPacker(BertTokenizer(vocabulary, lowercase), sequenceLength)
+        settings = configure(ModelSettings.fromPackedFiles(files).questionAnswering())
+        sequenceLength = settings.sequenceLength
+        vocabulary = Vocabulary.fromLines(String(vocab, Charsets.UTF_8).lines().dropLastWhile { it.isEmpty() })
+        packer = QaPacker(BertTokenizer(vocabulary, settings.lowercase), settings)
+        decoder = SpanDecoder(settings)
     }
 
     /** The best answer to `question` in `passage`; its text is "" when there is none. */
@@ -52,7 +63,8 @@ class QuestionAnswerer(model: MappedByteBuffer, lowercase: Boolean = true) : Clo
             ends.add(end[0])
         }
         val answer = decoder.decode(input, starts, ends)
-        return if (decoder.finalText(answer, nullThreshold).isEmpty()) answer.copy(text = "") else answer
+        // "" when a SQuAD v2.0 model's null score beats the span by more than its null threshold.
+        return if (decoder.finalText(answer).isEmpty()) answer.copy(text = "") else answer
     }
 
     override fun close() = interpreter.close()

@@ -41,6 +41,7 @@ class QaInput(val question: String, val context: String, val words: List<Word>,
  *     val packer = QaPacker(tokenizer)          // 384, stride 128, query 64: kbert's defaults
  *     val input = packer.pack("Who lives in Paris?", "Jeremy lives in Paris.")
  *     input.windows[0].padded(384)             // feed to the interpreter
+ *     QaPacker(tokenizer, ModelSettings.fromModel(modelBytes).questionAnswering())  // the file's
  */
 class QaPacker(
     val tokenizer: BertTokenizer,
@@ -48,6 +49,10 @@ class QaPacker(
     val docStride: Int = 128,
     val maxQueryLength: Int = 64
 ) {
+    /** With the window length, stride and question length a model file's kbert.json has. */
+    constructor(tokenizer: BertTokenizer, settings: QaSettings) :
+        this(tokenizer, settings.sequenceLength, settings.docStride, settings.maxQueryLength)
+
     fun pack(question: String, context: String): QaInput {
         val vocabulary = tokenizer.vocabulary
         val query = tokenizer.tokenize(question).take(maxQueryLength)
@@ -135,7 +140,11 @@ data class Answer(val text: String, val start: Int, val end: Int, val score: Dou
  * token has its maximal context in this window. The null score is the smallest [CLS] start +
  * end over the windows. Sums are taken in float32, as numpy does on the model's outputs.
  */
-class SpanDecoder(val nBest: Int = 20, val maxAnswerLength: Int = 30) {
+class SpanDecoder(val nBest: Int = 20, val maxAnswerLength: Int = 30,
+                  val nullThreshold: Double? = null) {
+    /** With the n-best size, answer length and null threshold a model file's kbert.json has. */
+    constructor(settings: QaSettings) : this(settings.nBest, settings.maxAnswerLength, settings.nullThreshold)
+
     /** `startLogits[w]` and `endLogits[w]` are window w's outputs (length >= its token count). */
     fun decode(input: QaInput, startLogits: List<FloatArray>, endLogits: List<FloatArray>): Answer {
         var bestScore = Double.NEGATIVE_INFINITY
@@ -190,4 +199,7 @@ class SpanDecoder(val nBest: Int = 20, val maxAnswerLength: Int = 30) {
     /** "" when a model trained with unanswerable questions prefers no answer (kbert's rule). */
     fun finalText(answer: Answer, nullThreshold: Double?): String =
         if (nullThreshold != null && answer.nullScoreDiff > nullThreshold) "" else answer.text
+
+    /** [finalText] with this decoder's [nullThreshold] (the model file's, from [QaSettings]). */
+    fun finalText(answer: Answer): String = finalText(answer, nullThreshold)
 }

@@ -1,6 +1,7 @@
 package dev.kbert.core
 
 import java.io.File
+import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 
@@ -46,11 +47,19 @@ class QaGoldenTest {
      * packed: per question `S q spans`, then `W q context_offset ids segment_ids token_word
      * max_context` per window (fields as in the golden W lines).
      */
-    private fun reproduce(name: String, fromSharedData: Boolean, packedOut: File? = null): Int {
-        val (packer, cases) = read(Goldens.file(name, fromSharedData))
+    private fun reproduce(name: String, fromSharedData: Boolean, packedOut: File? = null,
+                          settings: QaSettings? = null): Int {
+        val (goldenPacker, cases) = read(Goldens.file(name, fromSharedData))
         val packing = Goldens.Mismatches("$name packing")
         val decoding = Goldens.Mismatches("$name decoding")
-        val decoder = SpanDecoder()
+        // With `settings` (a model file's kbert.json), the packer and decoder are built from them
+        // alone; the golden's P line must then say the same.
+        val packer = if (settings == null) goldenPacker else
+            QaPacker(BertTokenizer(Goldens.tokenizer.vocabulary, settings.lowercase), settings)
+        assertEquals("$name: P line vs the model's settings",
+                     listOf(goldenPacker.sequenceLength, goldenPacker.docStride, goldenPacker.maxQueryLength),
+                     listOf(packer.sequenceLength, packer.docStride, packer.maxQueryLength))
+        val decoder = if (settings == null) SpanDecoder() else SpanDecoder(settings)
         val packed = StringBuilder()
         for ((q, case) in cases.withIndex()) {
             val input = packer.pack(case.question, case.context)
@@ -74,9 +83,13 @@ class QaGoldenTest {
             decoding.check(answer.text == Goldens.text(expected[1]) &&
                                answer.start == expected[2].toInt() && answer.end == expected[3].toInt() &&
                                Math.abs(answer.score - score) <= 1e-9 &&
-                               answer.nullScoreDiff == Goldens.double(expected[5])) {
+                               answer.nullScoreDiff == Goldens.double(expected[5]) &&
+                               // The final text (after the null threshold), where the golden has it.
+                               (settings == null || expected.size < 7 ||
+                                    decoder.finalText(answer) == Goldens.text(expected[6]))) {
                 "  question $q \"${Goldens.show(case.question)}\": kbert " +
-                    "\"${Goldens.show(Goldens.text(expected[1]))}\" ${expected.drop(2)}\n    core  $answer"
+                    "\"${Goldens.show(Goldens.text(expected[1]))}\" ${expected.drop(2)}\n    core  $answer " +
+                    "final \"${Goldens.show(decoder.finalText(answer))}\""
             }
         }
         packedOut?.writeText(packed.toString(), Charsets.UTF_8)
@@ -103,5 +116,18 @@ class QaGoldenTest {
     @Test
     fun squadQuestionsInShortWindows() {
         reproduce("qa_squad_short_windows.tsv", fromSharedData = true)
+    }
+
+    /**
+     * A kbert export with non-default settings (write_goldens.py's qa_settings_model.tflite): the
+     * packer and decoder built from its kbert.json alone give kbert's answers from its logits,
+     * final texts (v2.0 null threshold) included.
+     */
+    @Test
+    fun withTheModelFilesSettings() {
+        val model = File(Goldens.dir, "qa_settings_model.tflite")
+        val settings = ModelSettings.fromModel(model.readBytes()).questionAnswering()
+        val questions = reproduce("qa_model_settings.tsv", fromSharedData = false, settings = settings)
+        assertTrue("only $questions questions", questions >= 60)
     }
 }
