@@ -57,6 +57,9 @@ flags.DEFINE_string("model", None, "--what=latency (and dynamic): a fine-tuned k
 flags.DEFINE_string("export_dir", None, "--what=latency: where the exported files go (reused "
                     "when present); a temporary directory by default.")
 flags.DEFINE_integer("latency_examples", 200, "--what=latency: timed examples per runtime.")
+flags.DEFINE_enum("dynamic_task", "classifier", ["classifier", "tagger", "qa"],
+                  "--what=dynamic: which task's files to compare.")
+flags.DEFINE_integer("dynamic_epochs", 2, "--what=dynamic with a tagger or qa: training epochs.")
 flags.DEFINE_integer("memory_rows", 1_000_000, "--what=memory: rows of the large file.")
 flags.DEFINE_integer("memory_steps", 100, "--what=memory: fit steps from each file.")
 flags.DEFINE_bool("quick", False, "A short smoke run.")

@@ -6,6 +6,11 @@ at its own token length).
 
   python scripts/benchmark.py --what=dynamic --model=runs/sst2/model.keras
   python scripts/benchmark.py --what=dynamic --examples=2000      # trains a classifier first
+
+With --dynamic_task=tagger (CoNLL-2003) or qa (SQuAD v1.1 part-a, first 30 articles train, the
+rest evaluate), the two files of a tagger or question answerer run through LiteRT in kbert's
+on-device pipelines (`export.verify`: OnDeviceTagger / OnDeviceQuestionAnswerer, each window at
+its real length in the dynamic file), reporting latency per window and F1 next to Keras's.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ def mediapipe_timed(path: Path, texts: list[str], warmup: int) -> tuple[np.ndarr
 
 
 def run(flags) -> Section:
+    if flags.dynamic_task != "classifier":
+        return run_windowed(flags)
     import kbert
     from kbert import export
 
@@ -93,3 +100,55 @@ def run(flags) -> Section:
              f"through MediaPipe 1.2.2's TextClassifier (after 20 warm-up calls), both files "
              f"exported in one run; CPU flags: {cpu_flags()}")
     return Section("Dynamic-length vs static TFLite in MediaPipe (CPU)", setup, table, summary)
+
+
+def run_windowed(flags) -> Section:
+    """The tagger or question-answerer comparison (LiteRT through kbert's on-device pipelines)."""
+    import kbert
+    from kbert import export
+
+    data = Path(flags.train_file).parents[2]  # ../shared/data
+    length, count = flags.fixed_length, (200 if flags.quick else flags.examples)
+    evaluate = 50 if flags.quick else flags.latency_examples
+    if flags.dynamic_task == "tagger":
+        train = kbert.data.read_conll(data / "conll2003/train.txt").take(count)
+        evaluation = kbert.data.read_conll(data / "conll2003/valid.txt").take(evaluate)
+        model = kbert.TokenClassifier.from_preset(flags.preset, sequence_length=length,
+                                                  labels=kbert.data.tag_set(train.tags))
+        what = f"CoNLL-2003 tagger, first {count} train sentences, {evaluate} valid sentences"
+    else:
+        train, evaluation = kbert.data.split_by_article(
+            kbert.data.read_squad(data / "squad_v1.1/dev-v1.1-part-a.json"), 30)
+        train, evaluation = train.select(range(count)), evaluation.select(range(evaluate))
+        model = kbert.QuestionAnswerer.from_preset(flags.preset, sequence_length=length,
+                                                   doc_stride=length // 2)
+        what = (f"SQuAD v1.1 question answerer, {count} questions of the first 30 part-a "
+                f"articles, {evaluate} questions of later ones, windows {length}")
+    model.compile(learning_rate=flags.learning_rate)
+    model.fit(train, epochs=flags.dynamic_epochs, batch_size=flags.batch_size, seed=0)
+    directory = Path(flags.export_dir or tempfile.mkdtemp(prefix="kbert_dynamic_"))
+    rows, means = [], {}
+    for name, sequence_length in (("dynamic [1, -1]", None), (f"static [1, {length}]", length)):
+        path = directory / f"{flags.dynamic_task}_{sequence_length or 'dynamic'}.tflite"
+        export.to_tflite(model, path, quantization="dynamic", sequence_length=sequence_length)
+        report = export.verify(path, evaluation, reference=model, threads=(1,),
+                               latency_examples=10_000)
+        means[name] = report["latency_ms"]["1"]["mean"]
+        rows.append([name, f"{path.stat().st_size / 1e6:.1f}", report["windows"],
+                     f"{means[name]:.2f}", f"{report['latency_ms']['1']['p95']:.2f}",
+                     f"{report['metrics']['f1']:.2f}", f"{report['keras_metrics']['f1']:.2f}",
+                     f"{100 * report['agreement']:.2f}"])
+    dynamic, static = means["dynamic [1, -1]"], means[f"static [1, {length}]"]
+    scale = 100 if flags.dynamic_task == "tagger" else 1  # seqeval F1 is a fraction.
+    for row in rows:
+        row[5], row[6] = (f"{float(v) * scale:.2f}" for v in row[5:7])
+    table = markdown_table(["file (dynamic-range int8)", "MB", "windows", "mean ms / window",
+                            "p95 ms", "F1 (file)", "F1 (Keras, same rows)",
+                            "agreement with Keras %"], rows)
+    summary = (f"Dynamic / static-{length} mean latency per window: **{dynamic / static:.2f}x** "
+               f"({static / dynamic:.1f}x faster).")
+    setup = (f"{what}, fine-tuned here ({flags.dynamic_epochs} epochs, lr {flags.learning_rate}); "
+             "both files exported in one run and run one window at a time in LiteRT (1 thread) "
+             f"through kbert's on-device pipeline; CPU flags: {cpu_flags()}")
+    return Section(f"Dynamic-length vs static TFLite, {flags.dynamic_task} (CPU)", setup, table,
+                   summary)
