@@ -31,8 +31,6 @@ class TextClassifier(Task):
     least `threshold`, and labels are lists of names (or a multi-hot array).
     """
 
-    output_name = "probability"  # The output's role, as exported (TFLite, SavedModel).
-
     def __init__(self, backbone, preprocessor, num_classes: int | None = None,
                  labels: Sequence[str] | None = None, multi_label: bool = False,
                  threshold: float = 0.5, pooling: str = "mean", dropout: float = 0.1, **kwargs):

@@ -63,8 +63,6 @@ class TextEmbedder(Task):
     normalize: L2-normalize the final vector(s), so dot products are cosine similarities.
     """
 
-    output_name = "embedding"
-
     def __init__(self, backbone, preprocessor, pooling: str = "mean", layers="last",
                  normalize: bool = False, **kwargs):
         if pooling not in POOLINGS:

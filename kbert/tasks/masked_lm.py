@@ -36,7 +36,6 @@ class MaskedLM(Task):
 
     fit_inputs = "raw texts (a list of strings, or kbert.data examples)"
     streams = False  # Masking follows the in-memory batch plan (seed, step).
-    output_name = "mlm_logits"
 
     def __init__(self, backbone, preprocessor, mask_rate: float = 0.15,
                  whole_word_masking: bool = False, max_predictions: int | None = None, **kwargs):

@@ -51,7 +51,6 @@ class QuestionAnswerer(Task):
 
     fit_inputs = "SQuAD-style examples"
     streams = False
-    output_name = "span_logits"  # [batch, length, 2]; exported as start_logits and end_logits.
 
     def __init__(self, backbone, preprocessor, doc_stride: int = 128,
                  max_query_length: int = 64, n_best: int = 20, max_answer_length: int = 30,

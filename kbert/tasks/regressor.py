@@ -23,8 +23,6 @@ class TextRegressor(Task):
     >>> reg.predict([("A dog runs.", "A cat sleeps.")])      # shape (1,)
     """
 
-    output_name = "score"  # The output's role, as exported (TFLite, SavedModel).
-
     def __init__(self, backbone, preprocessor, pooling: str = "mean", dropout: float = 0.1,
                  **kwargs):
         inputs = backbone.input

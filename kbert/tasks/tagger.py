@@ -60,7 +60,6 @@ class TokenClassifier(Task):
 
     fit_inputs = "word lists (or kbert.data.read_conll sentences) with their tags"
     streams = False
-    output_name = "logits"  # Per-token logits [batch, length, labels], as exported.
 
     def __init__(self, backbone, preprocessor, labels: Sequence[str],
                  label_all_subtokens: bool = False, window_stride: int | None = None,
@@ -189,7 +188,6 @@ class TokenClassifier(Task):
     def _report_words(self, prepared: Prepared, word_scores: list[np.ndarray]) -> dict[str, float]:
         true = prepared.examples.tags
         return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.iob)
-
 
     # ----------------------------------------------------------------------------- export
     def export_spec(self) -> exports.ExportSpec:
