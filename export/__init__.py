@@ -12,6 +12,7 @@ Example:
 """
 
 from kbert.export.checks import ExportError, tflite_ops
+from kbert.export.litert_runtime import LiteRtModel
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.metadata import file_settings, packed_files, read_metadata, write_metadata
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
@@ -26,4 +27,5 @@ __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verif
            "verify_texts", "keras_outputs", "tflite_ops", "device_features", "ExportError",
            "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files", "file_settings",
            "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
-           "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder"]
+           "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder",
+           "LiteRtModel"]

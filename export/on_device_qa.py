@@ -10,7 +10,7 @@ checked against.
 4. Cut the context sub-tokens into windows `[CLS] question [SEP] context part [SEP]` of at most L
    tokens (segment ids 0 then 1) that start `doc_stride` tokens apart; a context token is decoded
    only from the window where it has the most context on both sides (`kbert.preprocessing.qa`).
-5. Run the interpreter on each window: `ids`, `mask`, `segment_ids` int32 [1, L]; outputs
+5. Run the model on each window (LiteRT's CompiledModel): `ids`, `mask`, `segment_ids` int32 [1, L]; outputs
    `start_logits` and `end_logits` [1, L]. A dynamic-length file takes each window at its real
    length n ([1, n], no padding); windows are still cut at the model's window length.
 6. Pair the 20 best start and end tokens of each window (end not before start, at most 30
@@ -30,17 +30,18 @@ from typing import Sequence
 
 import keras_hub
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
+from kbert.export.litert_runtime import LiteRtModel
 from kbert.export.metadata import SETTINGS_FILE, VOCAB_FILE, file_settings, packed_files
-from kbert.export.tflite import is_dynamic, padded_inputs
+from kbert.export.tflite import padded_inputs
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.qa import QAWindows, qa_windows
 from kbert.tasks.qa_decoding import Answer, decode_answers
 
 
 class OnDeviceQuestionAnswerer:
-    """An exported question answerer run the way an app runs it (LiteRT interpreter, batch 1).
+    """An exported question answerer run the way an app runs it (LiteRT CompiledModel, batch 1;
+    `interpreter=True` for the classic Interpreter).
 
     Example:
     >>> device = OnDeviceQuestionAnswerer("out/qa/model.tflite")
@@ -55,15 +56,13 @@ class OnDeviceQuestionAnswerer:
     def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
                  doc_stride: int = 128, max_query_length: int = 64, n_best: int = 20,
                  max_answer_length: int = 30, null_threshold: float | None = None,
-                 window_length: int | None = None):
+                 window_length: int | None = None, interpreter: bool = False):
         files = packed_files(tflite_path)
         if VOCAB_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE}: write its metadata with "
                              "kbert.export.write_metadata.")
-        interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
-        self._signature = interpreter.get_signature_runner()
-        details = interpreter.get_input_details()
-        self.dynamic = is_dynamic(details)
+        self._model = LiteRtModel(tflite_path, num_threads=num_threads, interpreter=interpreter)
+        self.dynamic = self._model.dynamic
         if self.dynamic and window_length is None:
             if SETTINGS_FILE not in files:
                 raise ValueError(f"{tflite_path} takes any length but has no packed "
@@ -71,7 +70,7 @@ class OnDeviceQuestionAnswerer:
                                  "or write its metadata with kbert.export.to_tflite.")
             window_length = file_settings(tflite_path)["window_length"]
         # Windows are cut at the model's window length; a static file's is its own.
-        self.sequence_length = int(window_length if self.dynamic else details[0]["shape"][1])
+        self.sequence_length = int(window_length if self.dynamic else self._model.length)
         tokenizer = keras_hub.models.BertTokenizer(
             vocabulary=files[VOCAB_FILE].decode("utf-8").splitlines(), lowercase=lowercase)
         self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
@@ -121,9 +120,9 @@ class OnDeviceQuestionAnswerer:
                              self.preprocessor.pad_id, dynamic=self.dynamic)
 
     def run(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Step 5: one window through the interpreter: (start_logits, end_logits), each [L]
+        """Step 5: one window through the model: (start_logits, end_logits), each [L]
         (padded with zeros past a dynamic file's real length n; decoding reads real tokens)."""
-        outputs = self._signature(**features)
+        outputs = self._model(**features)
         width = self.sequence_length
         return tuple(np.pad(outputs[n][0], (0, width - outputs[n].shape[1]))
                      for n in ("start_logits", "end_logits"))

@@ -9,7 +9,7 @@ with metadata), step by step, and the reference its output is checked against.
 4. Cut the sub-tokens into windows `[CLS] ... [SEP]` of at most L tokens that start at word
    starts and overlap by about half a window; each word is read from the window where it has the
    most context on both sides, at its first sub-token (`kbert.preprocessing.words`).
-5. Run the interpreter on each window: `ids`, `mask` (1 on real tokens), `segment_ids` (0),
+5. Run the model on each window (LiteRT's CompiledModel): `ids`, `mask` (1 on real tokens), `segment_ids` (0),
    int32 [1, L]; the output `logits` is [1, L, labels]. A dynamic-length file takes each window
    at its real length n instead (the inputs resized to [1, n], no padding); windows are still
    cut at the model's own window length, read from the file's `kbert.json`.
@@ -31,16 +31,17 @@ from typing import Sequence
 
 import keras_hub
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
+from kbert.export.litert_runtime import LiteRtModel
 from kbert.export.metadata import LABELS_FILE, SETTINGS_FILE, VOCAB_FILE, packed_files
-from kbert.export.tflite import is_dynamic, padded_inputs, stack_rows
+from kbert.export.tflite import padded_inputs, stack_rows
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.words import WordWindows, split_words, word_windows
 from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
 
 class OnDeviceTagger:
-    """An exported tagger run the way an app runs it (LiteRT interpreter, batch 1).
+    """An exported tagger run the way an app runs it (LiteRT CompiledModel, batch 1;
+    `interpreter=True` for the classic Interpreter).
 
     Example:
     >>> tagger = OnDeviceTagger("out/ner/model.tflite")
@@ -55,7 +56,8 @@ class OnDeviceTagger:
     """
 
     def __init__(self, tflite_path: str | Path, *, lowercase: bool | None = None,
-                 num_threads: int = 1, window_stride: int | None | str = "file"):
+                 num_threads: int = 1, window_stride: int | None | str = "file",
+                 interpreter: bool = False):
         files = packed_files(tflite_path)
         if VOCAB_FILE not in files or LABELS_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE} and {LABELS_FILE}: write "
@@ -64,18 +66,16 @@ class OnDeviceTagger:
         vocabulary = files[VOCAB_FILE].decode("utf-8").splitlines()
         self.labels = files[LABELS_FILE].decode("utf-8").splitlines()
         self.iob = bool(stored.get("settings", {}).get("iob", is_iob(self.labels)))
-        interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
-        self._signature = interpreter.get_signature_runner()
-        (self._output,) = interpreter.get_signature_list()["serving_default"]["outputs"]
-        details = interpreter.get_input_details()
-        self.dynamic = is_dynamic(details)
+        self._model = LiteRtModel(tflite_path, num_threads=num_threads, interpreter=interpreter)
+        (self._output,) = self._model.output_names
+        self.dynamic = self._model.dynamic
         if self.dynamic and "window_length" not in stored:
             raise ValueError(f"{tflite_path} takes any length but has no packed {SETTINGS_FILE} "
                              "saying its window length: write its metadata with "
                              "kbert.export.to_tflite or kbert.export.write_metadata.")
         # The window length: a static file's own; for a dynamic one, the model's windows.
         self.sequence_length = int(stored["window_length"] if self.dynamic
-                                   else details[0]["shape"][1])
+                                   else self._model.length)
         if lowercase is None:
             lowercase = bool(stored.get("lowercase", True))
         tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=lowercase)
@@ -94,9 +94,9 @@ class OnDeviceTagger:
                              self.preprocessor.pad_id, dynamic=self.dynamic)
 
     def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        """Step 5: one window through the interpreter, logits [1, L, labels] ([1, n, labels]
-        for a dynamic file; the runner resizes the inputs to the window's length)."""
-        return self._signature(**features)[self._output]
+        """Step 5: one window through the model, logits [1, L, labels] ([1, n, labels] for a
+        dynamic file; the inputs are resized to the window's length)."""
+        return self._model(**features)[self._output]
 
     def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Steps 3-6: per-word label probabilities, one (words, labels) array per sentence."""

@@ -34,7 +34,7 @@ INPUT_NAMES = ("ids", "mask", "segment_ids")
 def device_features(model, x, sequence_length: int,
                     name: str = "x", dynamic: bool = False) -> list[dict[str, np.ndarray]]:
     """kbert's own preprocessing of `x` as on-device inputs: one {ids, mask, segment_ids} dict of
-    int32 [1, L] arrays per model input row (what an app feeds the interpreter), packed at
+    int32 [1, L] arrays per model input row (what an app feeds the model), packed at
     `sequence_length` itself the task's way (`export_spec().pack`): per text (or pair) for
     classifiers, per window of a sentence for taggers, per window of a context for QA. With
     `dynamic=True` each row keeps its own length [1, n] (what an app feeds a dynamic file).
@@ -104,7 +104,7 @@ def pad_features(features: list[dict[str, np.ndarray]], width: int) -> list[dict
 
 
 def stack_rows(rows: list[np.ndarray], width: int | None = None) -> np.ndarray:
-    """Outputs of one interpreter call each, [1, n, ...] or [1, ...], concatenated; per-token
+    """Outputs of one model call each, [1, n, ...] or [1, ...], concatenated; per-token
     outputs of different lengths (a dynamic file's) are padded with zeros to `width` (default
     the longest).
 

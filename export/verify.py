@@ -1,4 +1,4 @@
-"""Runs an exported .tflite in the LiteRT interpreter on real data and compares it with the Keras
+"""Runs an exported .tflite in LiteRT (its CompiledModel, as a LiteRT 2.x app does) on real data and compares it with the Keras
 model it came from: accuracy, agreement, output differences, size, latency, ops.
 
 Which on-device check a model gets is declared by its task (`export_spec().verify`); this module
@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from kbert.export.checks import ExportError, tflite_ops
+from kbert.export.litert_runtime import LiteRtModel, file_length
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
-from kbert.export.tflite import is_dynamic, pad_features, padded_inputs, stack_rows
+from kbert.export.tflite import pad_features, padded_inputs, stack_rows
 from kbert.preprocessing import as_examples
 from kbert.preprocessing.inputs import split_xy
 from kbert.tasks.tag_decoding import softmax
@@ -25,24 +25,18 @@ from kbert.tasks.tag_decoding import softmax
 _KERAS_INPUTS = {"token_ids": "ids", "padding_mask": "mask", "segment_ids": "segment_ids"}
 
 
-def _file_length(tflite_path: str) -> int | None:
-    """The file's static input length, or None when it takes each row at its own length."""
-    details = Interpreter(model_path=tflite_path).get_input_details()
-    return None if is_dynamic(details) else int(details[0]["shape"][1])
-
-
 def _run_file(tflite_path: str, threads: int, features: list[dict],
               width: int | None = None) -> dict[str, np.ndarray]:
     """Every output of the file for each [1, L] (or [1, n]) input, stacked by name: [rows, ...];
     per-token outputs of a dynamic file padded with zeros to `width`."""
-    runner = Interpreter(model_path=tflite_path, num_threads=threads).get_signature_runner()
+    runner = LiteRtModel(tflite_path, num_threads=threads)
     results = [runner(**f) for f in features]
     return {name: stack_rows([r[name] for r in results], width) for name in results[0]}
 
 
 def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str, np.ndarray]:
     """The Keras model's named serving outputs (`export_spec().outputs`) on exactly the rows an
-    app feeds the interpreter (`device_features`), stacked: [rows, ...].
+    app feeds the model (`device_features`), stacked: [rows, ...].
 
     Example:
     >>> keras_outputs(clf, export.device_features(clf, ["a gripping film"], 128))["probability"]
@@ -126,7 +120,7 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
     tflite_path = str(tflite_path)
     x, y = split_xy(eval_data, "eval_data")
     examples = as_examples(x, y, name="eval_data")
-    features = _features(spec, reference, examples, _file_length(tflite_path))
+    features = _features(spec, reference, examples, file_length(tflite_path))
     device = _run_file(tflite_path, threads[-1], features)
     expected = keras_outputs(reference, features)
     report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
@@ -187,16 +181,15 @@ def _summary(times: list[float]) -> dict:
 
 
 def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> dict:
-    """Milliseconds per interpreter call, batch 1, per thread count: mean and 95th percentile
+    """Milliseconds per LiteRT call (CompiledModel), batch 1, per thread count: mean and 95th percentile
     over all rows (`latency_ms`) and per length bucket of the rows' real tokens
     (`latency_by_length_ms`: {threads: {bucket: {rows, mean, p95}}}), so a dynamic file and its
     static twin compare bucket by bucket; `dynamic_length` says which this file is."""
     latency, by_length = {}, {}
     buckets = [length_bucket(int(f["mask"].sum())) for f in sample]
     for count in threads:
-        interpreter = Interpreter(model_path=tflite_path, num_threads=count)
-        dynamic = is_dynamic(interpreter.get_input_details())
-        run = interpreter.get_signature_runner()
+        run = LiteRtModel(tflite_path, num_threads=count)
+        dynamic = run.dynamic
         run(**sample[0])  # Warm-up: the first call allocates.
         times = []
         for f in sample:
@@ -227,7 +220,7 @@ def verify_tagger(tflite_path: str | Path, sentences, reference, *,
     (0.893, 0.895, 0.998)
 
     `agreement` is the share of words whose label matches Keras's; the output differences are
-    on per-word probabilities; latency is per window (one interpreter call).
+    on per-word probabilities; latency is per window (one model call).
     """
     spec = reference.export_spec()
     _mediapipe_task(spec, reference, mediapipe)
@@ -328,7 +321,7 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
     runtime = _mediapipe_task(spec, reference, mediapipe)
     tflite_path = str(tflite_path)
     examples = as_examples(texts, name="eval_data")
-    features = _features(spec, reference, examples, _file_length(tflite_path))
+    features = _features(spec, reference, examples, file_length(tflite_path))
     (name,) = spec.output_names
     device = _run_file(tflite_path, threads[-1], features)[name]
     expected = keras_outputs(reference, features)[name]

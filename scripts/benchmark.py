@@ -5,6 +5,7 @@
   python scripts/benchmark.py --what=tokenize                 # kbert vs HF tokenizers, IMDB
   KERAS_BACKEND=jax python scripts/benchmark.py --what=gpu    # Keras/JAX vs transformers/PyTorch
   python scripts/benchmark.py --what=dynamic --examples=2000  # dynamic vs static TFLite, MediaPipe
+  python scripts/benchmark.py --what=int4 --examples=4000     # ai-edge-quantizer int4 (bench extras)
 
 These need the bench extras (`pip install -e ".[bench]"`: torch 2.13 CPU, transformers,
 onnxruntime, tf2onnx, psutil):
@@ -27,11 +28,12 @@ from pathlib import Path
 
 from absl import app, flags
 
-from benchmarks import buckets, dynamic_length, gpu, latency, memory, tokenize, torch_cpu, xla
+from benchmarks import (buckets, dynamic_length, gpu, int4, latency, memory, tokenize, torch_cpu,
+                        xla)
 
 BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenize, "gpu": gpu,
               "torch": torch_cpu, "latency": latency, "memory": memory,
-              "dynamic": dynamic_length}
+              "dynamic": dynamic_length, "int4": int4}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("what", "xla", sorted(BENCHMARKS), "Which comparison to run.")

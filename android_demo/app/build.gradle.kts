@@ -26,7 +26,7 @@ android {
         targetCompatibility = JavaVersion.VERSION_17
     }
 
-    // Models stay uncompressed in the APK so the interpreter can memory-map them from assets.
+    // Models stay uncompressed in the APK so LiteRT can memory-map them from assets.
     androidResources {
         noCompress += "tflite"
     }
