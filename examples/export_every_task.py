@@ -1,7 +1,10 @@
 """Every task on the real MiniLM, briefly fine-tuned on real data, through both exports: the
 SavedModel's two signatures served and compared with Keras, and a dynamic-range TFLite file
 shorter than the model (static [1, 64]; its verify rows packed at that length, metadata written
-by the same call) checked in LiteRT.
+by the same call) checked in LiteRT. Then the default export (dynamic length [1, -1]) of each
+task gets a text of over 700 words, far past the encoder's 512 positions, through LiteRT's
+CompiledModel and (classifier, embedder) MediaPipe: it must not crash, and give Keras's output
+on the text cut to 512 tokens (taggers and QA read it in windows, as Keras does).
 
   python examples/export_every_task.py --out=runs/export_every_task.json
 
@@ -61,6 +64,49 @@ def tasks(data: Path):
            sst2_dev.texts)
 
 
+def long_text(data: Path, words: int = 700) -> str:
+    """IMDB reviews joined until the text has `words` words."""
+    found: list[str] = []
+    for review in kbert.data.read_table(data / "imdb/train.jsonl", "text", "label").texts:
+        found += review.split()
+        if len(found) >= words:
+            return " ".join(found[:words])
+    raise ValueError("not enough IMDB text")
+
+
+def long_text_checks(name, model, path: Path, text: str) -> dict:
+    """The dynamic file on one text of 700+ words: its largest difference from Keras (the text
+    cut to the encoder's positions for one-row tasks; the same windows for tagger and QA)."""
+    positions = model.backbone.max_sequence_length
+    if name in ("tagger", "question_answerer"):
+        if name == "tagger":
+            words = [text.split()]
+            device = export.OnDeviceTagger(path).tag(words)[0]
+            return {"words": len(words[0]), "tags_equal_keras": device == model.predict(words)[0]}
+        question = "what is the film about ?"
+        device = export.OnDeviceQuestionAnswerer.from_file(path).answer(question, text)["text"]
+        keras = model.answer([question], [text])[0]["text"]
+        return {"context_words": len(text.split()), "answer": device,
+                "answer_equal_keras": device == keras}
+    x = [(text, "a film review .")] if name == "pair_regressor" else [text]
+    (row,) = export.device_features(model, x, 4 * positions, dynamic=True)
+    device = export.LiteRtModel(path)(**row)
+    keras = export.keras_outputs(model, export.device_features(model, x, positions))
+    report = {"tokens": int(row["ids"].shape[1]), "positions": positions,
+              "litert_max_abs_diff": max(float(np.abs(device[k] - keras[k]).max())
+                                         for k in keras)}
+    if name == "classifier":
+        (scores,) = export.mediapipe_classify(path, [text])
+        report["mediapipe_max_abs_diff"] = float(np.abs(
+            np.array([scores[label] for label in model.labels]) - keras["probability"][0]).max())
+    if name == "embedder":
+        vector = export.mediapipe_embed(path, [text])[0]
+        reference = keras[next(iter(keras))][0]
+        report["mediapipe_cosine"] = float(vector @ reference / np.linalg.norm(vector)
+                                           / np.linalg.norm(reference))
+    return report
+
+
 def main(argv):
     del argv
     data = Path(FLAGS.data)
@@ -68,6 +114,7 @@ def main(argv):
         f"--{k}={getattr(FLAGS, k)}" for k in ("train_examples", "eval_examples",
                                                "sequence_length", "tflite_length")),
         "date": time.strftime("%Y-%m-%d"), "tasks": {}}
+    text = long_text(data)
     for name, model, train, evaluation, check in tasks(data):
         start = time.time()
         row = {}
@@ -82,6 +129,9 @@ def main(argv):
                                     sequence_length=FLAGS.tflite_length)
             checked = export.verify(path, evaluation if evaluation is not None else check,
                                     reference=model, latency_examples=20)
+            dynamic = Path(tmp) / "dynamic.tflite"
+            export.to_tflite(model, dynamic, quantization="dynamic")
+            row["dynamic_700_words"] = long_text_checks(name, model, dynamic, text)
         row["tflite"] = {"sequence_length": info["sequence_length"], "bytes": info["bytes"],
                          **{k: v for k, v in checked.items() if k not in ("path", "ops")}}
         row["seconds"] = round(time.time() - start, 1)

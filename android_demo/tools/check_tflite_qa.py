@@ -8,7 +8,8 @@ one kbert's own on-device pipeline (kbert.export.OnDeviceQuestionAnswerer) gives
 
 Without --qa_model it exports a tiny random QA model (2 layers, hidden 32, kbert's MiniLM
 vocabulary, L=384) to a temporary folder and checks against that: the answers are meaningless,
-but the inputs, the interpreter and the decoding are the app's. Exits 1 on any difference.
+but the inputs, the runtime (LiteRT's CompiledModel) and the decoding are the app's. Exits 1 on
+any difference.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def check(qa_model: Path, goldens: Path) -> int:
     questions, contexts = read_questions(goldens / "qa_squad.tsv")
     windows = read_core_windows(goldens / "core_packed_qa_squad.tsv", contexts)
     device = export.OnDeviceQuestionAnswerer(qa_model)
-    # The core's windows, padded as the app pads them, through the interpreter, kbert's decoding.
+    # The core's windows, padded as the app pads them, through CompiledModel, kbert's decoding.
     features = padded_inputs(windows.encoded.token_ids.to_list(),
                              windows.encoded.segment_ids.to_list(), device.sequence_length,
                              device.preprocessor.pad_id)
