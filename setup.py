@@ -44,7 +44,8 @@ setup(
         # pytest-xdist: the suite runs on every core (4 at most: each worker loads TensorFlow).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "jax==0.10.2"],
         # scripts/benchmark.py's comparisons (--what=torch, --what=latency, --what=memory,
-        # --what=int4): never needed by kbert itself. torch 2.13.0 is the CPU build (see
+        # --what=int4) and the reference side of scripts/benchmarks/parity.py (with seqeval,
+        # which kbert brings): never needed by kbert itself. torch 2.13.0 is the CPU build (see
         # BENCHMARKS.md).
         "bench": ["torch==2.13.0", "transformers>=4.50", "onnxruntime>=1.20", "tf2onnx>=1.16",
                   "psutil>=5.9", "ai-edge-quantizer==0.10.0"],

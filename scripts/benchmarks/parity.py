@@ -1,0 +1,371 @@
+"""Reference parity: kbert against Hugging Face transformers + PyTorch on the same data, the same
+checkpoint directory and the same recipe, one task at a time; both scores as JSON.
+
+  python scripts/benchmarks/parity.py --task=ner --seeds=0,1 \
+      --reference_python=/work/refenv/bin/python --output=runs/parity_ner.json
+  python scripts/benchmarks/parity.py --task=pos --seeds=0                  # CoNLL POS tags
+
+Each side runs in its own process (`python -m benchmarks.parity worker kbert|reference
+'<json>'` prints one JSON line), so TensorFlow's and PyTorch's thread pools never share one,
+and the reference side may run in a virtualenv of its own (`--reference_python`: it imports
+numpy, torch, transformers and seqeval, never kbert or TensorFlow). Needs the bench extras
+(`pip install -e ".[bench]"`: torch 2.13 CPU, transformers, seqeval comes with kbert).
+
+The recipe, both sides: the first `--train_examples` training rows, `--epochs`, peak
+`--learning_rate`, batch `--batch_size`, maximum length `--sequence_length`, AdamW (weight
+decay 0.01, none on LayerNorm and biases, epsilon `--epsilon` on the reference side; kbert's
+own default on its side), 10% linear warm-up then linear decay to 0, global clipnorm 1.0,
+dropout 0.1 (the checkpoint's). kbert's side is its public API with its defaults
+(`from_preset`, `compile(learning_rate=...)`, `fit`, `predict`); the reference side is the
+plain loop a transformers user writes (what `Trainer` does, without its logging): batches in
+a random order fixed by the seed, padded to their longest row, `get_linear_schedule_with_warmup`.
+
+`--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
+`{"optimizer": "keras"}` (Keras's own AdamW, without kbert's sparse-gradient fix),
+`{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only). Every task adds a reader, a kbert worker
+and a reference worker to TASKS; the first are the tagging tasks (NER, POS).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__" and not __package__:
+    # Run as a file: this folder's tokenize.py must not shadow the standard library's.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import dataclasses
+import hashlib
+import json
+import math
+import subprocess
+import time
+from typing import Callable
+
+import numpy as np
+
+CONLL = "../shared/data/conll2003"
+
+
+# ------------------------------------------------------------------------------------- data
+def read_conll(path: str, tag_column: int, count: int | None = None):
+    """(sentences as word lists, tag lists) of a CoNLL file, the first `count`: blank lines end
+    a sentence, `-DOCSTART-` lines are skipped. A plain reader, so that the reference worker
+    never imports kbert; the kbert worker reads with `kbert.data.read_conll`, and both report a
+    fingerprint of what they read (`data_fingerprint`) for the driver to compare."""
+    words, tags, sentence, labels = [], [], [], []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if sentence:
+                    words.append(sentence)
+                    tags.append(labels)
+                    sentence, labels = [], []
+                    if count and len(words) == count:
+                        break
+                continue
+            fields = line.split()
+            sentence.append(fields[0])
+            labels.append(fields[tag_column])
+    if sentence and not (count and len(words) == count):
+        words.append(sentence)
+        tags.append(labels)
+    return words, tags
+
+
+def data_fingerprint(*parts) -> str:
+    """A short hash of the examples a side trained and evaluated on."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def tag_report(true: list[list[str]], predicted: list[list[str]], iob: bool) -> dict:
+    """Word accuracy, and for IOB tags entity precision/recall/F1 (seqeval, strict IOB2), in
+    percent: the same call on both sides."""
+    flat_true = [t for s in true for t in s]
+    flat_pred = [t for s in predicted for t in s]
+    report = {"accuracy": 100 * float(np.mean([a == b for a, b in zip(flat_true, flat_pred)]))}
+    if iob:
+        from seqeval import metrics
+        from seqeval.scheme import IOB2
+        report.update(
+            f1=100 * metrics.f1_score(true, predicted, mode="strict", scheme=IOB2),
+            precision=100 * metrics.precision_score(true, predicted, mode="strict", scheme=IOB2),
+            recall=100 * metrics.recall_score(true, predicted, mode="strict", scheme=IOB2))
+    return report
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """An I-X that does not continue an X entity becomes B-X (what kbert's tagger does to its
+    predictions; reported on the reference side too, as f1_repaired)."""
+    out, previous = [], "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
+# ------------------------------------------------------------------------------------- tasks
+def tagging_data(args: dict):
+    train = read_conll(args["train_file"], args["tag_column"], args["train_examples"])
+    test = read_conll(args["eval_file"], args["tag_column"], args["eval_examples"])
+    return train, test
+
+
+def kbert_tagging(args: dict) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import kbert
+    from kbert.training import optimizer as kbert_optimizer
+
+    options = args.get("kbert_options") or {}
+    tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
+    keras.utils.set_random_seed(args["seed"])
+    train = kbert.data.read_conll(args["train_file"], tag_column=args["tag_column"]).take(
+        args["train_examples"] or 10**9)
+    test = kbert.data.read_conll(args["eval_file"], tag_column=args["tag_column"])
+    if args["eval_examples"]:
+        test = test.take(args["eval_examples"])
+    labels = sorted({t for s in train.tags for t in s} | {t for s in test.tags for t in s})
+    model = kbert.TokenClassifier.from_preset(
+        args["preset"], labels=labels, sequence_length=args["sequence_length"],
+        **({"dropout": options["dropout"]} if "dropout" in options else {}))
+    if options.get("optimizer") == "keras" or "epsilon" in options:
+        # Ablations of the optimizer step: the same recipe, one thing changed.
+        optimizer = kbert_optimizer.bert_adamw(args["learning_rate"], warmup_ratio=0.1,
+                                               replan=True)
+        config = optimizer.get_config()
+        config["epsilon"] = options.get("epsilon", config["epsilon"])
+        cls = keras.optimizers.AdamW if options.get("optimizer") == "keras" else type(optimizer)
+        optimizer = cls.from_config(config)
+        optimizer.exclude_from_weight_decay(var_names=kbert_optimizer.NO_DECAY)
+        model.compile(optimizer=optimizer)
+    else:
+        model.compile(learning_rate=args["learning_rate"])
+    start = time.perf_counter()
+    history = model.fit(train, epochs=args["epochs"], batch_size=args["batch_size"],
+                        seed=args["seed"], group_by_length=options.get("group_by_length", True),
+                        verbose=0)
+    seconds = time.perf_counter() - start
+    scores = model.predict_scores(test)
+    if args.get("scores_dir"):  # Per-word probabilities, to study decoding offline.
+        np.savez_compressed(os.path.join(args["scores_dir"], f"kbert_seed{args['seed']}.npz"),
+                            *scores, labels=np.array(labels))
+    raw = [[labels[j] for j in s.argmax(-1)] for s in scores]
+    iob = model.iob
+    report = tag_report(test.tags, model.tags_from_scores(scores), iob)  # What predict gives.
+    if iob:
+        report["f1_unrepaired"] = tag_report(test.tags, raw, True)["f1"]
+    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
+            "seconds": seconds, "steps": int(model.optimizer.iterations.numpy()),
+            "epoch_loss": history.history["loss"], **report,
+            "data": data_fingerprint(train.words, train.tags, test.words, test.tags)}
+
+
+def reference_tagging(args: dict) -> dict:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args["threads"])
+    torch.manual_seed(args["seed"])
+    (words, tags), (test_words, test_tags) = tagging_data(args)
+    labels = sorted({t for s in tags for t in s} | {t for s in test_tags for t in s})
+    index = {label: i for i, label in enumerate(labels)}
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args["checkpoint"])
+    model = transformers.AutoModelForTokenClassification.from_pretrained(
+        args["checkpoint"], num_labels=len(labels))
+    length = args["sequence_length"]
+
+    def encode(sentences, sentence_tags=None):
+        enc = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=length,
+                        padding=True, return_tensors="pt")
+        if sentence_tags is None:
+            return enc, None
+        targets = torch.full_like(enc["input_ids"], -100)
+        for row, row_tags in enumerate(sentence_tags):
+            previous = None
+            for position, word in enumerate(enc.word_ids(row)):
+                if word is not None and word != previous:  # A word's first sub-token.
+                    targets[row, position] = index[row_tags[word]]
+                previous = word
+        return enc, targets
+
+    batch = args["batch_size"]
+    steps_per_epoch = math.ceil(len(words) / batch)
+    steps = steps_per_epoch * args["epochs"]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in model.named_parameters()
+             if not (n.endswith("bias") or "LayerNorm" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args["learning_rate"], eps=args["epsilon"])
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, math.ceil(0.1 * steps), steps)  # Trainer's rounding of warmup_ratio.
+    rng = np.random.default_rng(args["seed"])
+    model.train()
+    start, epoch_loss = time.perf_counter(), []
+    for _ in range(args["epochs"]):
+        order, total = rng.permutation(len(words)), 0.0
+        for step in range(steps_per_epoch):
+            rows = order[step * batch:(step + 1) * batch]
+            enc, targets = encode([words[i] for i in rows], [tags[i] for i in rows])
+            loss = model(**enc, labels=targets).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            total += float(loss) * len(rows)
+        epoch_loss.append(total / len(words))
+    seconds = time.perf_counter() - start
+    model.eval()
+    predicted, cut = [], 0
+    with torch.inference_mode():
+        for i in range(0, len(test_words), 64):
+            sentences = test_words[i:i + 64]
+            enc, _ = encode(sentences)
+            best = model(**enc).logits.argmax(-1).numpy()
+            for row, sentence in enumerate(sentences):
+                tags_out, previous = ["O"] * len(sentence), None  # Words cut off stay "O".
+                for position, word in enumerate(enc.word_ids(row)):
+                    if word is not None and word != previous:
+                        tags_out[word] = labels[best[row, position]]
+                    previous = word
+                cut += sum(1 for w in enc.word_ids(row) if w is not None) < len(sentence)
+                predicted.append(tags_out)
+    iob = any(label.startswith("B-") for label in labels)
+    report = tag_report(test_tags, predicted, iob)
+    if iob:
+        report["f1_repaired"] = tag_report(test_tags, [to_iob2(t) for t in predicted], True)["f1"]
+    return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
+            "seconds": seconds, "steps": steps, "epoch_loss": epoch_loss, **report,
+            "truncated_eval_sentences": cut,
+            "data": data_fingerprint(words, tags, test_words, test_tags)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityTask:
+    """One task of the harness: its workers, its default data and recipe, and its score."""
+
+    kbert: Callable[[dict], dict]
+    reference: Callable[[dict], dict]
+    defaults: dict
+    metric: str
+
+
+TAGGING = dict(train_file=f"{CONLL}/train.txt", eval_file=f"{CONLL}/valid.txt",
+               train_examples=3000, eval_examples=None, epochs=2, learning_rate=8e-5,
+               sequence_length=128)
+TASKS = {
+    "ner": ParityTask(kbert_tagging, reference_tagging, {**TAGGING, "tag_column": -1}, "f1"),
+    "pos": ParityTask(kbert_tagging, reference_tagging, {**TAGGING, "tag_column": 1},
+                      "accuracy"),
+}
+
+
+# ------------------------------------------------------------------------------------- driver
+def run_worker(python: str, side: str, args: dict) -> dict:
+    """Runs one side in a fresh process with `python`; {"error": ...} if it fails."""
+    env = dict(os.environ)
+    scripts = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [scripts, env.get("PYTHONPATH")]))
+    env.update(OMP_NUM_THREADS=str(args["threads"]), MKL_NUM_THREADS=str(args["threads"]))
+    done = subprocess.run([python, "-m", "benchmarks.parity", "worker", side, json.dumps(args)],
+                          capture_output=True, text=True, env=env)
+    if done.returncode:
+        return {"error": "\n".join(done.stderr.strip().splitlines()[-5:]) or "?"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarize(task: ParityTask, runs: list[dict]) -> dict:
+    """Mean score of each side over the seeds, and kbert minus reference."""
+    summary = {}
+    for side in ("kbert", "reference"):
+        scores = [r[side][task.metric] for r in runs if task.metric in r.get(side, {})]
+        summary[side] = float(np.mean(scores)) if scores else None
+    if None not in summary.values():
+        summary["difference"] = summary["kbert"] - summary["reference"]
+    return summary
+
+
+def main(argv):
+    from absl import flags
+
+    import kbert  # Only the driver and kbert's worker import kbert.
+
+    FLAGS = flags.FLAGS
+    task = TASKS[FLAGS.task]
+    args = {**task.defaults, "task": FLAGS.task, "preset": FLAGS.preset,
+            "checkpoint": kbert.presets.resolve(FLAGS.preset),
+            "batch_size": FLAGS.batch_size, "epsilon": FLAGS.epsilon,
+            "threads": FLAGS.threads or os.cpu_count(),
+            "kbert_options": json.loads(FLAGS.kbert_options or "{}"),
+            "scores_dir": FLAGS.scores_dir}
+    for name in ("train_file", "eval_file", "train_examples", "eval_examples", "epochs",
+                 "learning_rate", "sequence_length"):
+        if getattr(FLAGS, name) is not None:
+            args[name] = getattr(FLAGS, name)
+    pythons = {"kbert": sys.executable, "reference": FLAGS.reference_python or sys.executable}
+    runs = []
+    for seed in map(int, FLAGS.seeds):
+        run = {"seed": seed}
+        for side in FLAGS.sides:
+            run[side] = run_worker(pythons[side], side, {**args, "seed": seed})
+            print(json.dumps({"seed": seed, "side": side, **run[side]}), flush=True)
+        if all("data" in run.get(side, {}) for side in ("kbert", "reference")) and (
+                run["kbert"]["data"] != run["reference"]["data"]):
+            run["warning"] = "the two sides read different examples"
+        runs.append(run)
+    result = {"task": FLAGS.task, "metric": task.metric,
+              "recipe": {k: v for k, v in args.items() if k not in ("checkpoint",)},
+              "runs": runs, "mean": summarize(task, runs)}
+    print(json.dumps(result["mean"]), flush=True)
+    if FLAGS.output:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+        temporary = FLAGS.output + ".tmp"
+        with open(temporary, "w") as handle:
+            json.dump(result, handle, indent=1)
+        os.replace(temporary, FLAGS.output)
+
+
+def define_flags():
+    from absl import flags
+
+    flags.DEFINE_enum("task", "ner", sorted(TASKS), "Which task to compare.")
+    flags.DEFINE_list("seeds", ["0"], "Seeds; each runs both sides.")
+    flags.DEFINE_list("sides", ["kbert", "reference"], "Which sides to run.")
+    flags.DEFINE_string("preset", "minilm_l6_uncased", "kbert preset; the reference loads the "
+                        "Hugging Face directory it resolves to.")
+    flags.DEFINE_string("reference_python", None, "Python of the reference side (a virtualenv "
+                        "with torch and transformers); default: this one.")
+    flags.DEFINE_string("train_file", None, "Training file (default: the task's).")
+    flags.DEFINE_string("eval_file", None, "Evaluation file (default: the task's).")
+    flags.DEFINE_integer("train_examples", None, "First N training rows (default: the task's).")
+    flags.DEFINE_integer("eval_examples", None, "First N evaluation rows (default: all).")
+    flags.DEFINE_integer("epochs", None, "Epochs (default: the task's).")
+    flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the task's).")
+    flags.DEFINE_integer("sequence_length", None, "Maximum length (default: the task's).")
+    flags.DEFINE_integer("batch_size", 32, "Batch size.")
+    flags.DEFINE_float("epsilon", 1e-8, "The reference AdamW's epsilon (PyTorch's default).")
+    flags.DEFINE_integer("threads", None, "Threads per side (default: all cores).")
+    flags.DEFINE_string("kbert_options", None, "JSON: ablations of kbert's side (see the "
+                        "module docstring).")
+    flags.DEFINE_string("output", None, "JSON file for the results.")
+    flags.DEFINE_string("scores_dir", None, "Folder where kbert's side writes its per-word "
+                        "probabilities on the evaluation set (tagging tasks).")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        side, arguments = sys.argv[2], json.loads(sys.argv[3])
+        worker = getattr(TASKS[arguments["task"]], side)
+        print(json.dumps(worker(arguments)))
+    else:
+        from absl import app
+
+        define_flags()
+        app.run(main)
