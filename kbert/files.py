@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -100,3 +101,22 @@ def write_json(path: str | Path, data) -> None:
     """Writes JSON atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def scratch_directory(prefix: str):
+    """Yields a new temporary folder `<tempdir>/<prefix><pid>.<random>`, removed on leaving;
+    folders of the same prefix that a killed process left behind are removed first.
+
+    Example:
+    >>> with scratch_directory("kbert-worker1-") as folder:
+    ...     model.save(folder / "model.keras")        # written, then thrown away
+    """
+    root = Path(tempfile.gettempdir())
+    for leftover in _dead_writers(root, prefix):
+        _remove(leftover)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -3,11 +3,14 @@ them, the training flags, and one-line errors instead of tracebacks."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from absl import app, flags
 
 import kbert
+from kbert.training import distribute
 from kbert.training.checkpoint import TrainingDiverged
 
 FLAGS = flags.FLAGS
@@ -82,11 +85,20 @@ def compile_recipe() -> dict:
 
 def main_for(run):
     """An absl `main` that runs `run()` and turns a user's mistake into one `error: ...` line
-    (no traceback; nothing has been written by then)."""
+    (no traceback; nothing has been written by then).
+
+    With a cluster in `TF_CONFIG` (several processes or machines running the same command),
+    `run()` builds, trains and saves under its MultiWorkerMirroredStrategy: each worker trains on
+    its share of every batch and only the chief keeps files (`kbert.training.distribute`)."""
     def main(argv):
         del argv
         try:
-            run()
+            with distribute.cluster_scope():  # Made first: TensorFlow needs it before any op.
+                if distribute.is_chief(distribute.cluster_strategy()):
+                    run()
+                else:  # Progress and results are the chief's to print.
+                    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                        run()
         except (kbert.KbertInputError, kbert.PresetError, kbert.CheckpointMismatch,
                 TrainingDiverged) as error:
             sys.exit(f"error: {error}")

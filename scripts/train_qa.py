@@ -34,6 +34,7 @@ from absl import app, flags, logging
 import kbert
 from data_flags import compile_recipe, define_training_flags, main_for
 from kbert.files import write_json
+from kbert.training import distribute
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -105,12 +106,15 @@ def run():
         if evaluation is None:
             return {}
         _, spans = model.best_spans(evaluation)  # One pass over the evaluation windows.
+        chief = distribute.is_chief(getattr(model, "distribute_strategy", None))
         if version_2:  # The threshold that maximizes F1 here, saved with the model.
             model.null_threshold = model.metrics_for(spans, evaluation)["best_f1_thresh"]
-            write_json(model_dir / "null_odds.json", {
-                qid: s.null_score_diff for qid, s in zip(evaluation.examples.ids, spans)})
-        write_json(model_dir / "predictions.json", {
-            qid: model.final_text(s) for qid, s in zip(evaluation.examples.ids, spans)})
+            if chief:
+                write_json(model_dir / "null_odds.json", {
+                    qid: s.null_score_diff for qid, s in zip(evaluation.examples.ids, spans)})
+        if chief:
+            write_json(model_dir / "predictions.json", {
+                qid: model.final_text(s) for qid, s in zip(evaluation.examples.ids, spans)})
         return model.metrics_for(spans, evaluation)
 
     result = train_and_evaluate(

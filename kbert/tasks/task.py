@@ -16,7 +16,7 @@ from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples, split_xy
 from kbert.preprocessing.text import TextPreprocessor
-from kbert.training import loop
+from kbert.training import distribute, loop
 from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
 
@@ -32,7 +32,7 @@ class Prepared:
     windows: Any = None  # For word-level tasks: how windows map back to words.
 
 
-class Task(keras.Model):
+class Task(*distribute.MODEL_MIXINS, keras.Model):
     """A BERT encoder (`self.backbone`) plus one head, fed by `self.preprocessor`.
 
     Subclasses build their head in `__init__` and pass the functional graph here; they say how

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from kbert.errors import unwrapped_input_errors
 from kbert.preprocessing import pipeline
-from kbert.training import checkpoint
+from kbert.training import checkpoint, distribute
 from kbert.training.optimizer import optimizer_recipe, plan_schedule, replanned_schedule
 
 
@@ -57,13 +57,19 @@ class FitOptions:
                              f"(epochs={self.epochs}).")
 
 
+def strategy_scope(model):
+    """The scope of the model's distribution strategy (MirroredStrategy...), where its variables
+    are made and loaded; a no-op without one."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
 def ensure_compiled(model) -> None:
     """`model.compile()` (BERT's recipe) if the user did not compile, in the model's
-    distribution strategy (MirroredStrategy...) if it has one."""
+    distribution strategy if it has one."""
     if model.compiled:
         return
-    strategy = getattr(model, "distribute_strategy", None)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with strategy_scope(model):
         model.compile()
 
 
@@ -106,7 +112,8 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
     state = {**identity, "base_iteration": base, "epoch_logs": []}
     if saved:
         checkpoint.check_same_run(saved, identity, o.checkpoint_dir)
-        state = checkpoint.restore(model, o.checkpoint_dir)
+        with strategy_scope(model):  # Optimizer variables may be made here.
+            state = checkpoint.restore(model, o.checkpoint_dir)
         base, start = state["base_iteration"], state["step"]
         earlier_epochs = list(state["epoch_logs"])
         if start % steps:  # Resumed mid-epoch: the epoch's running averages continue.
@@ -114,8 +121,24 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
                 checkpoint.saved_metric_states(o.checkpoint_dir)))
     _plan(model, (o.epochs - o.initial_epoch) * steps, start_step=base)
     first_step = o.initial_epoch * steps - base  # The global step at optimizer step 0.
-    keeper = (checkpoint.TrainingCheckpoint(o.checkpoint_dir, o.checkpoint_every, state,
-                                            first_step) if o.checkpoint_dir else None)
+    strategy = getattr(model, "distribute_strategy", None)
+    if not distribute.is_chief(strategy):  # One progress bar for the cluster: the chief's.
+        keras_kwargs["verbose"] = 0
+    with contextlib.ExitStack() as stack:
+        # Every worker saves (the save synchronizes them); only the chief's checkpoints stay.
+        written = (stack.enter_context(distribute.writer_directory(o.checkpoint_dir, strategy))
+                   if o.checkpoint_dir else None)
+        return _train(model, prepared, o, callbacks, keras_kwargs, seed=seed, steps=steps,
+                      start=start, state=state, first_step=first_step,
+                      earlier_epochs=earlier_epochs, checkpoint_dir=written)
+
+
+def _train(model, prepared, o: FitOptions, callbacks: list, keras_kwargs: dict, *, seed: int,
+           steps: int, start: int, state: dict, first_step: int, earlier_epochs: list,
+           checkpoint_dir):
+    """`fit_examples` from its planned start: epochs of Keras fit, one History for the run."""
+    keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, o.checkpoint_every, state,
+                                            first_step) if checkpoint_dir else None)
     # NaN first: a diverged step must stop training before it can be checkpointed.
     recorder = _EpochLogs()
     callbacks += [checkpoint.StopOnNaN(keeper, first_step), recorder] + (

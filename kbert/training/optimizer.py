@@ -105,19 +105,46 @@ def summed_duplicates(gradient):
     return tf.IndexedSlices(values, indices, gradient.dense_shape)
 
 
+def summed_over_replicas(grads: list) -> list:
+    """Each replica's gradients (of its share of the batch) summed over the replicas of the
+    distribution strategy this step runs under; as they are outside one (or with one replica).
+
+    Keras 3's TensorFlow optimizer clips each replica's gradients by their own norm and only
+    then sums them (`_backend_update_step`), so under MirroredStrategy or MultiWorkerMirrored-
+    Strategy `global_clipnorm` clipped something other than the batch's gradient, and a run on
+    two workers drifted from the same run in one process. Summed first, clipping sees the
+    gradient one process computes.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return grads
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return grads
+    summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                     [g for g in grads if g is not None]))
+    return [None if g is None else next(summed) for g in grads]
+
+
 @keras.saving.register_keras_serializable(package="kbert")
 class AdamW(keras.optimizers.AdamW):
-    """Keras's AdamW, with the rows of a sparse gradient's repeated indices summed before
-    clipping and the update (`summed_duplicates`): the step is that of the dense gradient, as
-    in PyTorch's AdamW.
+    """Keras's AdamW with the step of the whole batch's dense gradient, as in PyTorch's AdamW:
+    under a distribution strategy the replicas' gradients are summed before clipping
+    (`summed_over_replicas`), and the rows of a sparse gradient's repeated indices are summed
+    before clipping and the update (`summed_duplicates`).
 
     Example:
     >>> opt = AdamW(learning_rate=5e-5, weight_decay=0.01, global_clipnorm=1.0)
     """
 
     def apply(self, grads, trainable_variables=None):
+        grads = summed_over_replicas(list(grads))
         return super().apply([None if g is None else summed_duplicates(g) for g in grads],
                              trainable_variables)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return grads_and_vars  # Summed over the replicas in `apply` already, before clipping.
 
 
 @keras.saving.register_keras_serializable(package="kbert")

@@ -12,7 +12,7 @@ import keras
 from absl import logging
 
 from kbert.files import atomic_path, write_json
-from kbert.training import checkpoint
+from kbert.training import checkpoint, distribute
 from kbert.training.callbacks import EvaluationCallback
 
 
@@ -38,12 +38,26 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
+    # Under MultiWorkerMirroredStrategy (TF_CONFIG) every worker runs this; the chief's files
+    # are kept, the other workers write theirs to a temporary folder (see distribute).
+    strategy = getattr(model, "distribute_strategy", None)
+    with distribute.writer_directory(model_dir, strategy) as written:
+        return _train_and_write(model, train, eval_data, model_dir=model_dir, written=written,
+                                chief=distribute.is_chief(strategy), epochs=epochs,
+                                batch_size=batch_size, seed=seed, extra_metadata=extra_metadata,
+                                finalize=finalize, checkpoint_every=checkpoint_every,
+                                resume=resume)
+
+
+def _train_and_write(model, train, eval_data, *, model_dir: Path, written: Path, chief: bool,
+                     epochs, batch_size, seed, extra_metadata, finalize, checkpoint_every,
+                     resume) -> dict[str, Any]:
     # The evaluation callback comes first so TensorBoard and History see its metrics.
     evaluation = EvaluationCallback(eval_data, batch_size=batch_size * 2) if eval_data else None
-    callbacks = [c for c in (evaluation, keras.callbacks.TensorBoard(str(model_dir / "logs"))) if c]
+    callbacks = [c for c in (evaluation, keras.callbacks.TensorBoard(str(written / "logs"))) if c]
     start = time.time()
-    checkpoint_dir = model_dir / "checkpoint"
-    if not resume and checkpoint_dir.exists():
+    checkpoint_dir = model_dir / "checkpoint"  # Read by every worker, written by the chief.
+    if not resume and checkpoint_dir.exists() and chief:
         shutil.rmtree(checkpoint_dir)
     if checkpoint_every and checkpoint.read_state(checkpoint_dir):
         logging.info("resuming from the checkpoint in %s", checkpoint_dir)
@@ -67,10 +81,10 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
     }
     if result["train_examples"]:
         result["train_examples_per_second"] = round(result["train_examples"] * epochs / seconds, 1)
-    with atomic_path(model_dir / "model.keras") as tmp:
+    with atomic_path(written / "model.keras") as tmp:
         model.save(tmp)
-    write_json(model_dir / "metrics.json", result)
-    if checkpoint_dir.exists():
+    write_json(written / "metrics.json", result)
+    if checkpoint_dir.exists() and chief:
         shutil.rmtree(checkpoint_dir)  # The run is complete: nothing left to resume.
     logging.info("final evaluation: %s", final)
     logging.info("wrote %s and %s", model_dir / "model.keras", model_dir / "metrics.json")

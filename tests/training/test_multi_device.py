@@ -28,7 +28,8 @@ strategy = (tf.distribute.MirroredStrategy([f"/cpu:{{i}}" for i in range(devices
 with strategy.scope():
     clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
     clf.backbone.trainable = True
-    clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
+    # clipnorm this small clips every step: the clip must see the whole batch's gradient.
+    clf.compile(learning_rate=1e-3, warmup_ratio=0.0, clipnorm=0.01)
 # No dropout anywhere, so that both runs compute the same function.
 for layer in clf._flatten_layers():
     if isinstance(layer, keras.layers.Dropout):
@@ -49,7 +50,7 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
     single, mirrored = losses(1), losses(2)
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     for a, b in zip(single["loss"], mirrored["loss"]):
-        assert abs(a - b) < 1e-3 * max(1.0, abs(a))
+        assert abs(a - b) < 1e-5 * max(1.0, abs(a))
 
 
 JAX_PROGRAM = """
@@ -92,4 +93,4 @@ def test_jax_data_parallel_on_two_host_devices_matches_one_device():
     # With the distribution set, the weights live (replicated) on both devices.
     assert single["weight_devices"] == 1 and parallel["weight_devices"] == 2
     for a, b in zip(single["loss"], parallel["loss"]):
-        assert abs(a - b) < 1e-3 * max(1.0, abs(a))
+        assert abs(a - b) < 1e-5 * max(1.0, abs(a))

@@ -1,0 +1,173 @@
+"""Training across two worker processes with MultiWorkerMirroredStrategy (TF_CONFIG over
+loopback ports, CPU), as the README documents it: the same run as one process with the same
+global batch, each example seen once per epoch across the cluster, only the chief's files kept,
+and a worker killed mid-epoch followed by a restart of the job resuming from the checkpoint."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRAM = """
+import json, os, signal, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import tensorflow as tf
+import keras, kbert
+from kbert.training import distribute
+from tests.conftest import tiny_task
+
+TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food",
+         "the man plays with a dog", "slow service", "a lovely cat", "terrible film",
+         "we love paris", "boring and dull", "the woman runs fast", "an awful movie"]
+LABELS = ["pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg"]
+args = json.loads(sys.argv[1])
+with distribute.cluster_scope():
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+    clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
+for layer in clf._flatten_layers():  # No dropout: every run computes the same function.
+    if isinstance(layer, keras.layers.Dropout):
+        layer.rate = 0.0
+seen = []  # The rows this worker's replica trained on, as their token ids.
+step = clf.train_step
+def recording(data):
+    tf.py_function(lambda ids: seen.extend(tuple(int(t) for t in row if t) for row in ids.numpy()),
+                   [data[0]["token_ids"]], [])
+    return step(data)
+clf.train_step = recording
+
+class Die(keras.callbacks.Callback):  # This worker dies with SIGKILL once it reaches the step.
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == args["kill_at"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=1, verbose=0,
+                  checkpoint_dir=args.get("checkpoint_dir"), checkpoint_every=2,
+                  callbacks=[Die()] if args.get("kill_at") else [])
+print(json.dumps({{"replicas": clf.distribute_strategy.num_replicas_in_sync,
+                  "loss": history.history["loss"], "seen": seen,
+                  "weights": [float(np.asarray(v).sum()) for v in clf.get_weights()]}}))
+"""
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def environment(ports, index, tmp):
+    env = dict(os.environ, TMPDIR=str(tmp), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    if ports:
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                       "task": {"type": "worker", "index": index}})
+    return env
+
+
+def start(command, ports, tmp):
+    """One process per worker of the cluster (one process without ports)."""
+    return [subprocess.Popen(command, env=environment(ports, i, tmp / f"tmp{i}"), cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(max(len(ports), 1))]
+
+
+def finish(processes, timeout=420):
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=timeout)
+        assert process.returncode == 0, err[-3000:]
+        results.append((out, err))
+    return results
+
+
+def program(tmp, **args):
+    return [sys.executable, "-c", PROGRAM.format(root=str(ROOT)), json.dumps(args)]
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    for i in range(2):
+        (tmp_path / f"tmp{i}").mkdir()
+    return tmp_path
+
+
+def run(tmp, ports, **args):
+    return [json.loads(out.strip().splitlines()[-1])
+            for out, _ in finish(start(program(tmp, **args), ports, tmp))]
+
+
+def test_two_workers_train_as_one_process_each_on_half_of_every_batch(tmp):
+    (single,) = run(tmp, [])
+    workers = run(tmp, free_ports(2))
+    assert single["replicas"] == 1 and [w["replicas"] for w in workers] == [2, 2]
+    for worker in workers:  # The same losses and final weights as one process.
+        np.testing.assert_allclose(worker["loss"], single["loss"], rtol=1e-4)
+        np.testing.assert_allclose(worker["weights"], single["weights"], rtol=1e-4, atol=1e-5)
+    # 12 rows x 3 epochs: each worker trained on half of them, together on each exactly once.
+    first, second = (sorted(w["seen"]) for w in workers)
+    assert len(first) == len(second) == 18
+    assert sorted(first + second) == sorted(single["seen"])
+
+
+def test_a_worker_killed_mid_epoch_and_the_job_restarted_resumes_from_the_checkpoint(tmp):
+    ports = free_ports(2)
+    uninterrupted = run(tmp, ports, checkpoint_dir=str(tmp / "whole"))
+    # Worker 1 dies at step 5 of 9 (mid-epoch 2; checkpoints every 2 steps and at epoch ends).
+    checkpoint_dir = str(tmp / "killed")
+    processes = start(program(tmp, checkpoint_dir=checkpoint_dir, kill_at=5), ports, tmp)
+    processes[1].wait(timeout=420)
+    assert processes[1].returncode == -signal.SIGKILL
+    time.sleep(2)  # Worker 0 now waits for its peer: the whole job is stopped.
+    processes[0].kill()
+    processes[0].wait()
+    state = json.loads((Path(checkpoint_dir) / "checkpoint.json").read_text())
+    assert state["latest"] == "step-000000004"
+    resumed = run(tmp, free_ports(2), checkpoint_dir=checkpoint_dir)  # The same command again.
+    for before, after in zip(uninterrupted, resumed):
+        np.testing.assert_allclose(after["loss"], before["loss"], rtol=1e-4)
+        np.testing.assert_allclose(after["weights"], before["weights"], rtol=1e-4, atol=1e-5)
+    # Only the chief wrote checkpoints; worker 1's temporary folders are gone.
+    assert not list((tmp / "tmp1").glob("kbert-worker*"))
+
+
+def test_the_training_script_takes_the_cluster_from_tf_config(tmp, tiny_preset):
+    train = tmp / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "".join(
+        f"{text}\t{label}\n" for text, label in [("the film was great", 1), ("a dull book", 0),
+                                                 ("i loved it", 1), ("really bad food", 0)] * 3))
+    def command(model_dir):
+        return [sys.executable, str(ROOT / "scripts/train_classifier.py"), f"--preset={tiny_preset}",
+                f"--train_file={train}", f"--eval_file={train}", "--text_column=sentence",
+                "--label_column=label", "--sequence_length=16", "--epochs=2", "--batch_size=4",
+                "--seed=3", "--checkpoint_every=2", f"--model_dir={model_dir}"]
+    finish(start(command(tmp / "single"), [], tmp))
+    (chief_out, chief_err), (other_out, other_err) = finish(
+        start(command(tmp / "cluster"), free_ports(2), tmp))
+    # The chief wrote the run's files, as one process does; the other worker left nothing.
+    assert sorted(p.name for p in (tmp / "cluster").iterdir()) == sorted(
+        p.name for p in (tmp / "single").iterdir())
+    assert not list((tmp / "tmp1").glob("kbert-worker*"))
+    single = json.loads((tmp / "single" / "metrics.json").read_text())
+    cluster = json.loads((tmp / "cluster" / "metrics.json").read_text())
+    # The same report; not the same numbers: each replica draws its own dropout masks (the
+    # dropout-free program above is where the runs agree to float tolerance).
+    assert [e.keys() for e in cluster["epochs"]] == [e.keys() for e in single["epochs"]]
+    assert cluster["final"].keys() == single["final"].keys()
+    assert cluster["train_examples"] == single["train_examples"] == 12
+    # Progress and the final report come once, from the chief.
+    assert "val_accuracy" in chief_out and "val_accuracy" not in other_out
+    assert "Epoch 1/2" in chief_out and "Epoch 1/2" not in other_out
