@@ -27,15 +27,21 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-from keras.src import tree
 
+from kbert.errors import KbertInputError
 from kbert.files import scratch_directory
 
 
 def cluster_size() -> int:
     """How many tasks the `TF_CONFIG` environment variable names (1 without one)."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    return sum(len(tasks) for tasks in config.get("cluster", {}).values()) or 1
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        return sum(len(tasks) for tasks in config.get("cluster", {}).values()) or 1
+    except (ValueError, AttributeError, TypeError) as error:
+        raise KbertInputError(f"not a cluster ({error}): expected JSON like "
+                              '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+                              '"task": {"type": "worker", "index": 0}}',
+                              source="the TF_CONFIG environment variable") from None
 
 
 _CLUSTER_STRATEGY = None
@@ -96,7 +102,7 @@ def symbolic_batch(strategy, iterator):
     for _, _, batches in iterator:
         batch = next(batches)
         break
-    return tree.map_structure(
+    return tf.nest.map_structure(
         lambda v: (strategy.experimental_local_results(v)[0]
                    if isinstance(v, tf.distribute.DistributedValues) else v), batch)
 

@@ -171,3 +171,14 @@ def test_the_training_script_takes_the_cluster_from_tf_config(tmp, tiny_preset):
     # Progress and the final report come once, from the chief.
     assert "val_accuracy" in chief_out and "val_accuracy" not in other_out
     assert "Epoch 1/2" in chief_out and "Epoch 1/2" not in other_out
+
+
+def test_a_malformed_tf_config_is_one_clear_error(monkeypatch):
+    import kbert
+    from kbert.training import distribute
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": ["127.0.0.1:1"]')
+    with pytest.raises(kbert.KbertInputError, match="TF_CONFIG environment variable: not a cluster"):
+        distribute.cluster_size()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}}')
+    assert distribute.cluster_size() == 1 and distribute.cluster_strategy() is None
