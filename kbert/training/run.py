@@ -87,5 +87,6 @@ def _train_and_write(model, train, eval_data, *, model_dir: Path, written: Path,
     if checkpoint_dir.exists() and chief:
         shutil.rmtree(checkpoint_dir)  # The run is complete: nothing left to resume.
     logging.info("final evaluation: %s", final)
-    logging.info("wrote %s and %s", model_dir / "model.keras", model_dir / "metrics.json")
+    logging.info("wrote %s and %s%s", written / "model.keras", written / "metrics.json",
+                 "" if chief else " (a worker's copies, removed: the chief keeps the run's)")
     return result
