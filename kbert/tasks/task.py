@@ -272,8 +272,8 @@ class Task(keras.Model):
                 layer_decay: float | None = None, total_steps: int | None = None,
                 jit_compile="auto", **kwargs):
         """With no arguments: BERT's recipe. AdamW at peak `learning_rate` 5e-5 (weight decay
-        0.01, not on LayerNorm or biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
-        gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
+        0.01, not on LayerNorm or biases), linear warmup over `warmup_ratio` of the steps then
+        linear decay to zero, global gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
         keeping the optimizer's state (so a second `fit`, or a `fit` on a loaded model, warms up
         and decays again); `train_on_batch` or a custom loop before any `fit` runs at
         `learning_rate`, or over `total_steps` if given. `jit_compile="auto"` is Keras's rule:
