@@ -32,9 +32,11 @@ def to_saved_model(model, directory: str | Path) -> str:
     `logits`, `start_logits`/`end_logits`, `embedding`) and its string outputs (a classifier's
     `label`, a tagger's per-token `label`). Loading needs the TensorFlow Text ops registered:
     `import tensorflow_text` before `tf.saved_model.load`. A task with nothing to export
-    (`kbert.MaskedLM`) raises `ExportError`.
+    (`kbert.MaskedLM`) raises `ExportError`. A LoRA model is exported with its adapters
+    merged into the encoder's kernels (`Task.merged`).
     """
     spec = model.export_spec()
+    model = model.merged()
 
     def outputs(features):
         served = spec.outputs(model(features, training=False))

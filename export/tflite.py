@@ -140,8 +140,10 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int | Non
     """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L] (or
     [1, None] when `sequence_length` is None, cut inside the graph to the encoder's positions);
     the TFLite converter freezes its variables into constants (converting the Keras model's
-    concrete function directly leaves resource variables behind)."""
+    concrete function directly leaves resource variables behind). A LoRA model is served
+    merged (`Task.merged`): the file holds plain kernels, as a fully fine-tuned one does."""
 
+    model = model.merged()
     spec = model.export_spec()
     positions = int(model.backbone.max_sequence_length)
     sep_id = int(model.preprocessor.tokenizer.sep_token_id)

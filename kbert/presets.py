@@ -93,6 +93,8 @@ def load_encoder(preset: str, dtype: str | None = None
         return load_backbone(preset, dtype), load_tokenizer(preset), None
     # The task classes are registered by now: only a task's from_preset gets here.
     saved = keras.saving.load_model(preset, compile=False)
+    if hasattr(saved, "merged"):  # A LoRA model's encoder: its base with the adapters folded in.
+        saved = saved.merged()
     backbone, preprocessor = getattr(saved, "backbone", None), getattr(saved, "preprocessor", None)
     if not isinstance(backbone, keras_hub.models.BertBackbone) or preprocessor is None:
         raise PresetError(f"'{preset}' holds a {type(saved).__name__}, not a model saved by kbert.")

@@ -60,7 +60,20 @@ def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
     flags.DEFINE_integer("sequence_length", sequence_length, "Maximum tokens per example/window.")
     flags.DEFINE_integer("batch_size", 32, "Batch size.")
     flags.DEFINE_integer("epochs", epochs, "Epochs.")
-    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+    flags.DEFINE_string("finetuning", "full", "Which encoder weights train: full, frozen, "
+                        "lora (low-rank adapters, see --lora_rank, --lora_targets), or a number "
+                        "k of top layers. The head always trains.")
+    flags.register_validator(
+        "finetuning", lambda v: v in ("full", "frozen", "lora") or v.isdigit(),
+        "--finetuning must be full, frozen, lora or a number of top layers.")
+    flags.DEFINE_integer("lora_rank", kbert.tasks.lora.DEFAULT_RANK,
+                         "--finetuning=lora: the adapters' rank.")
+    flags.DEFINE_list("lora_targets", list(kbert.tasks.lora.DEFAULT_TARGETS),
+                      "--finetuning=lora: the encoder projections that get adapters (query, "
+                      "key, value, attention_output, feedforward_intermediate_dense, "
+                      "feedforward_output_dense).")
+    flags.DEFINE_float("learning_rate", None, "Peak learning rate. Default: 5e-5, or with "
+                       f"--finetuning=lora {kbert.tasks.lora.LEARNING_RATE}.")
     flags.DEFINE_float("warmup_ratio", 0.1, "Share of steps with linear warmup.")
     flags.DEFINE_float("layer_decay", None, "Layer-wise learning-rate decay, e.g. 0.9: each "
                        "encoder layer learns at the rate of the one above times this (the head "
@@ -81,6 +94,20 @@ def compile_recipe() -> dict:
     """The optimizer flags as keyword arguments of `model.compile`."""
     return dict(learning_rate=FLAGS.learning_rate, warmup_ratio=FLAGS.warmup_ratio,
                 layer_decay=FLAGS.layer_decay)
+
+
+def set_up_training(model) -> None:
+    """The fine-tuning mode flags (`model.set_finetuning`), then the optimizer flags
+    (`model.compile`)."""
+    mode = FLAGS.finetuning
+    try:
+        if mode == "lora":
+            model.set_finetuning("lora", rank=FLAGS.lora_rank, targets=FLAGS.lora_targets)
+        else:
+            model.set_finetuning(int(mode) if mode.isdigit() else mode)
+    except ValueError as error:  # Targets the encoder lacks, more top layers than it has.
+        raise app.UsageError(str(error)) from None
+    model.compile(**compile_recipe())
 
 
 def main_for(run):

@@ -19,8 +19,8 @@ import keras
 from absl import app, flags, logging
 
 import kbert
-from data_flags import (compile_recipe, define_data_flags, define_training_flags, main_for,
-                        read_split)
+from data_flags import (define_data_flags, define_training_flags, main_for, read_split,
+                        set_up_training)
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -52,7 +52,7 @@ def run():
         model = kbert.TextClassifier.from_preset(FLAGS.preset, labels=labels,
                                                  num_classes=FLAGS.num_classes,
                                                  multi_label=FLAGS.multi_label, **common)
-    model.compile(**compile_recipe())
+    set_up_training(model)
     # Every row is checked and tokenized before model_dir is touched: a bad file leaves nothing.
     train = model.prepare(train, name="train")
     evaluation = model.prepare(evaluation, name="eval") if evaluation is not None else None

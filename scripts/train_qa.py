@@ -32,7 +32,7 @@ import keras
 from absl import app, flags, logging
 
 import kbert
-from data_flags import compile_recipe, define_training_flags, main_for
+from data_flags import define_training_flags, main_for, set_up_training
 from kbert.files import write_json
 from kbert.training import distribute
 from kbert.training.run import train_and_evaluate
@@ -96,7 +96,7 @@ def run():
         max_query_length=FLAGS.max_query_length, n_best=FLAGS.n_best,
         max_answer_length=FLAGS.max_answer_length, version_2_with_negative=version_2,
         mixed_precision=FLAGS.mixed_precision)
-    model.compile(**compile_recipe())
+    set_up_training(model)
     # Every question is checked and tokenized before model_dir is touched.
     train = model.prepare(train, name="train")
     evaluation = model.prepare(evaluation, name="eval") if evaluation is not None else None

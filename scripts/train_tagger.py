@@ -22,7 +22,7 @@ import keras
 from absl import app, flags, logging
 
 import kbert
-from data_flags import compile_recipe, define_training_flags, main_for
+from data_flags import define_training_flags, main_for, set_up_training
 from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -74,7 +74,7 @@ def run():
         FLAGS.preset, labels=labels, sequence_length=FLAGS.sequence_length,
         mixed_precision=FLAGS.mixed_precision, label_all_subtokens=FLAGS.label_all_subtokens,
         window_stride=FLAGS.window_stride)
-    model.compile(**compile_recipe())
+    set_up_training(model)
     # Every sentence is checked and tokenized before model_dir is touched.
     train = model.prepare(train, name="train")
     evaluation = model.prepare(evaluation, name="eval") if evaluation is not None else None

@@ -16,6 +16,7 @@ from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples, split_xy
 from kbert.preprocessing.text import TextPreprocessor
+from kbert.tasks import lora
 from kbert.training import distribute, loop
 from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
@@ -55,24 +56,60 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
-    def from_preset(cls, preset: str = presets.OFFLINE_DEFAULT, *, sequence_length: int = 128,
-                    mixed_precision: bool | str = False, bucket_lengths: list[int] | None = None,
+    def from_preset(cls, preset: str = presets.OFFLINE_DEFAULT, *,
+                    sequence_length: int | None = None, mixed_precision: bool | str = False,
+                    bucket_lengths: list[int] | None = None, adapter: str | None = None,
                     **kwargs) -> "Task":
         """Builds the task on a pretrained encoder; see `kbert.presets.resolve` for `preset`.
 
+        `sequence_length` defaults to 128 (or, with `adapter`, to the adapter's).
         `mixed_precision=True` runs the encoder in bfloat16 ("mixed_bfloat16"); "mixed_float16"
         is accepted too (with loss scaling). The head and the loss stay float32.
+
+        `adapter`: a file written by `save_adapter` (LoRA adapters and head): the fine-tuned
+        model is rebuilt from the base `preset` it was trained on plus that file, with the
+        task's settings (labels...) the file records; an adapter of another base encoder or
+        task is refused (`kbert.tasks.lora.AdapterError`).
+
+        Example:
+        >>> clf = kbert.TextClassifier.from_preset("minilm_l6_uncased", adapter="sst2.lora.h5")
         """
+        info = None
+        if adapter is not None:
+            info = lora.read_adapter(adapter)
+            cls = cls._adapter_class(info)
+            kwargs = {**info.config, **kwargs}
+            sequence_length = sequence_length or info.sequence_length
+        sequence_length = sequence_length or 128
         policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
         backbone, tokenizer, saved = presets.load_encoder(preset, dtype=policy)
         if not 2 < sequence_length <= backbone.max_sequence_length:
             raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
                              f"supports (3 to {backbone.max_sequence_length}).")
         preprocessor = TextPreprocessor(tokenizer, sequence_length, bucket_lengths)
+        lora_config = kwargs.pop("lora", None)
         model = cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
-        if type(saved) is cls:
+        if type(saved) is cls and info is None:
             model._continue_head(saved)
+        if lora_config:
+            model.set_finetuning("lora", **lora_config)
+        if info is not None:
+            lora.load_adapter(model, info)
         return model
+
+    @classmethod
+    def _adapter_class(cls, info) -> type:
+        """The task class an adapter file belongs to: `cls`, or for `Task.from_preset` the
+        file's own."""
+        saved = keras.saving.get_registered_object(info.class_name)
+        if saved is None or not issubclass(saved, Task):
+            raise lora.AdapterError(f"{info.path} holds an adapter of {info.class_name}, not a "
+                                    "kbert task.")
+        if cls is not Task and saved is not cls:
+            raise lora.AdapterError(f"{info.path} holds an adapter of a {saved.__name__}; load "
+                                    f"it with {saved.__name__}.from_preset, not "
+                                    f"{cls.__name__}.from_preset.")
+        return saved
 
     def _continue_head(self, saved: "Task") -> None:
         """Takes the head weights of a saved model of the same task wherever the shapes agree
@@ -90,9 +127,12 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
 
     def get_config(self):
         # Not chained to the functional config: the constructor arguments are the config.
-        return {"backbone": keras.layers.serialize(self.backbone),
-                "preprocessor": keras.layers.serialize(self.preprocessor),
-                "pair_inputs": self.pair_inputs, "name": self.name}
+        config = {"backbone": keras.layers.serialize(self.backbone),
+                  "preprocessor": keras.layers.serialize(self.preprocessor),
+                  "pair_inputs": self.pair_inputs, "name": self.name}
+        if self.lora is not None:  # KerasHub's backbone config does not record its adapters.
+            config["lora"] = self.lora.config()
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -100,7 +140,16 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         for key in ("backbone", "preprocessor"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.layers.deserialize(config[key])
-        return cls(**config)
+        lora_config = config.pop("lora", None)
+        model = cls(**config)
+        if lora_config:  # After the subclass has set up its head (pooling...), before weights load.
+            model.set_finetuning("lora", **lora_config)
+        return model
+
+    @property
+    def lora(self) -> "lora.LoraSettings | None":
+        """The LoRA settings (rank, adapted projections) if the encoder has adapters, else None."""
+        return getattr(self, "_lora", None)
 
     # ----------------------------------------------------------------------------- subclass hooks
     def _targets(self, examples: TextExamples) -> np.ndarray:
@@ -116,18 +165,46 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         return []
 
     # ----------------------------------------------------------------------------- compile
-    def set_finetuning(self, mode="full") -> "Task":
+    def set_finetuning(self, mode="full", *, rank: int | None = None,
+                       targets: list[str] | None = None) -> "Task":
         """Which encoder weights train: "full" (all), "frozen" (none: only the head trains, the
-        encoder is a fixed feature extractor), or an int k (the top k transformer layers; the
-        embeddings and lower layers stay frozen). Call before `compile`/`fit`.
+        encoder is a fixed feature extractor), an int k (the top k transformer layers; the
+        embeddings and lower layers stay frozen), or "lora": low-rank adapters of `rank`
+        (default 8) on the `targets` projections (default the attention "query" and "value",
+        as in KerasHub; any of `kbert.tasks.lora.adaptable_layer_names(model.backbone)`), the
+        rest of the encoder frozen. The head always trains in full. Call before `compile`/`fit`.
 
         Example:
         >>> clf.set_finetuning("frozen").fit(texts, labels)     # a linear probe on the encoder
         >>> clf.set_finetuning(2)                                 # the top two layers train
+        >>> clf.set_finetuning("lora", rank=8).fit(texts, labels)   # compile() picks LoRA's rate
+        >>> clf.save_adapter("sst2.lora.h5")                      # adapters + head only
 
         Frozen weights get no gradients at all (they are not trainable variables, so backprop
-        stops at the lowest trainable layer), and stay bit-identical through `fit`.
+        stops at the lowest trainable layer), and stay bit-identical through `fit`. Adapters
+        cannot be taken out again: `merged()` gives a plain copy to fine-tune another way.
         """
+        if mode != "lora" and (rank is not None or targets is not None):
+            raise ValueError(f"rank and targets are LoRA settings; got them with mode {mode!r}.")
+        if self.lora is not None:
+            settings = (lora.settings_for(self.backbone, rank, targets) if mode == "lora"
+                        else None)
+            if settings != self.lora:
+                raise ValueError(
+                    f"this model already has LoRA adapters ({self.lora.config()}); they cannot "
+                    f"be removed or changed (asked for {mode!r}"
+                    f"{'' if settings is None else ' ' + str(settings.config())}). Fine-tune "
+                    "model.merged(), a plain copy with the adapters folded in, instead.")
+            return self
+        if mode == "lora":
+            settings = lora.settings_for(self.backbone, rank, targets)
+            lora.enable(self.backbone, settings)
+            self._lora = settings
+            self.finetuning = "lora"
+            # The pooler is trained only by heads that read it (see heads.pool).
+            self.backbone.get_layer("pooled_dense").trainable = getattr(
+                self, "pooling", None) in ("pooled", "pooler")
+            return self
         layers = self.backbone.transformer_layers
         if mode == "full":
             trainable = len(layers)
@@ -136,8 +213,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         elif isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= len(layers):
             trainable = mode
         else:
-            raise ValueError(f"finetuning mode must be 'full', 'frozen' or a number of top "
-                             f"layers 0..{len(layers)}; got {mode!r}.")
+            raise ValueError(f"finetuning mode must be 'full', 'frozen', 'lora' or a number of "
+                             f"top layers 0..{len(layers)}; got {mode!r}.")
         self.backbone.trainable = trainable > 0
         top = layers[len(layers) - trainable:]
         for layer in self.backbone.layers:  # Set every one: an earlier mode may have changed it.
@@ -148,20 +225,65 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             self.backbone.get_layer("pooled_dense").trainable = False
         return self
 
+    def merged(self) -> "Task":
+        """The model itself, or for a LoRA model a plain copy with every adapter folded into its
+        encoder's kernels (kernel + A @ B): the same predictions, the same layers and size as a
+        fully fine-tuned model. `kbert.export` exports this.
+
+        Example:
+        >>> plain = lora_clf.merged()
+        >>> np.allclose(plain.predict(texts), lora_clf.predict(texts), atol=1e-5)
+        True
+        """
+        if self.lora is None:
+            return self
+        config = {k: v for k, v in self.get_config().items() if k != "lora"}
+        config.update(backbone=lora.merged_backbone(self.backbone),
+                      preprocessor=self.preprocessor)
+        plain = type(self).from_config(config)
+        ours = {layer.name: layer for layer in self.layers}
+        backbone_ids = {id(v) for v in self.backbone.weights}
+        for layer in plain.layers:
+            if layer is plain.backbone or not layer.weights:
+                continue
+            source = [w for w in ours[layer.name].weights if id(w) not in backbone_ids]
+            targets = [w for w in layer.weights if id(w) not in
+                       {id(v) for v in plain.backbone.weights}]
+            for target, value in zip(targets, source):
+                target.assign(value)
+        return plain
+
+    def save_adapter(self, path) -> str:
+        """Writes only what LoRA fine-tuning trained, the adapters and the head, with the task's
+        settings and a fingerprint of the base encoder, into one small file (KerasHub's
+        `.lora.h5` layout, which `backbone.load_lora_weights` also reads).
+        `Task.from_preset(preset, adapter=path)` rebuilds the fine-tuned model from it.
+
+        Example:
+        >>> clf.set_finetuning("lora").fit(texts, labels)
+        >>> clf.save_adapter("runs/sst2.lora.h5")                 # ~1.8 MB for MiniLM, rank 8
+        >>> kbert.TextClassifier.from_preset("minilm_l6_uncased", adapter="runs/sst2.lora.h5")
+        """
+        return lora.save_adapter(self, path)
+
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *,
-                learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
+                learning_rate: float | None = None, warmup_ratio: float = 0.1,
                 weight_decay: float = 0.01, clipnorm: float | None = 1.0,
                 layer_decay: float | None = None, total_steps: int | None = None,
                 jit_compile="auto", **kwargs):
-        """With no arguments: BERT's recipe. AdamW (weight decay 0.01, not on LayerNorm or
-        biases), linear warmup over `warmup_ratio` of the steps then linear decay to zero, global
-        gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
+        """With no arguments: BERT's recipe. AdamW at peak `learning_rate` 5e-5 (weight decay
+        0.01, not on LayerNorm or biases), linear warmup over `warmup_ratio` of the steps then
+        linear decay to zero, global gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
         keeping the optimizer's state (so a second `fit`, or a `fit` on a loaded model, warms up
         and decays again); `train_on_batch` or a custom loop before any `fit` runs at
         `learning_rate`, or over `total_steps` if given. `jit_compile="auto"` is Keras's rule:
         XLA on GPU/TPU, off on a CPU-only TensorFlow machine, where BENCHMARKS.md measured 4%
         faster steps for 68 s more compiling over three length buckets
         (`scripts/benchmark.py --what=xla`).
+
+        Under LoRA (`set_finetuning("lora")`) the default peak is
+        `kbert.tasks.lora.LEARNING_RATE`: adapters starting at zero need a far higher rate
+        (measured on SST-2, RESULTS.md "Issue 20").
 
         `layer_decay` (e.g. 0.9) gives each encoder layer the learning rate of the one above
         times the factor (the head keeps `learning_rate`; see
@@ -171,6 +293,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
         >>> model.compile(learning_rate=1e-4, layer_decay=0.8)
         """
+        if learning_rate is None:
+            learning_rate = lora.LEARNING_RATE if self.lora is not None else 5e-5
         if optimizer == "auto":
             multipliers = (None if layer_decay is None
                            else layer_decay_multipliers(self.backbone, layer_decay))

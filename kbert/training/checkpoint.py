@@ -68,7 +68,8 @@ IDENTITY = {"data": "the training data (its texts, labels or order)", "examples"
             "steps_per_epoch": "steps per epoch", "shuffle": "shuffle",
             "group_by_length": "group_by_length", "initial_epoch": "initial epoch",
             "optimizer": "optimizer recipe (learning rate, warmup, weight decay, clipping, "
-                         "layer decay)"}
+                         "layer decay)",
+            "lora": "LoRA adapters (rank, targets; None: none)"}
 
 
 def check_same_run(saved: dict, identity: dict, directory: str | Path) -> None:

@@ -103,7 +103,8 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
         "examples": len(prepared.encoded), "seed": int(seed), "batch_size": o.batch_size,
         "epochs": o.epochs, "steps_per_epoch": steps, "shuffle": bool(o.shuffle),
         "group_by_length": bool(o.group_by_length), "initial_epoch": o.initial_epoch,
-        "optimizer": optimizer_recipe(model.optimizer)}
+        "optimizer": optimizer_recipe(model.optimizer),
+        "lora": None if model.lora is None else model.lora.config()}
     callbacks = list(callbacks)
     # The optimizer step at which this run began: the schedule is planned from it, and the
     # run's global step is initial_epoch * steps + (optimizer step - base).

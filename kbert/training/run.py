@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import keras
+import numpy as np
 from absl import logging
 
 from kbert.files import atomic_path, write_json
@@ -23,7 +24,8 @@ def train_and_evaluate(model, train, eval_data=None, *, model_dir: str | Path, e
                        checkpoint_every: int | None = 500, resume: bool = True) -> dict[str, Any]:
     """Fits `model` (any kbert task) on prepared data and writes into `model_dir`:
     `model.keras`, `metrics.json` (every epoch and the final evaluation) and `logs/` for
-    TensorBoard. The model and metrics files appear only once complete. `finalize(model)`, if
+    TensorBoard (and for a LoRA model `adapter.lora.h5`, see `Task.save_adapter`). The model and
+    metrics files appear only once complete. `finalize(model)`, if
     given, runs after training and before saving (e.g. choosing a QA null threshold); its report
     becomes the final evaluation.
 
@@ -81,8 +83,11 @@ def _train_and_write(model, train, eval_data, *, model_dir: Path, written: Path,
     }
     if result["train_examples"]:
         result["train_examples_per_second"] = round(result["train_examples"] * epochs / seconds, 1)
+    result["trainable_parameters"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     with atomic_path(written / "model.keras") as tmp:
         model.save(tmp)
+    if model.lora is not None:  # The small file that rebuilds the model from its base preset.
+        model.save_adapter(written / "adapter.lora.h5")
     write_json(written / "metrics.json", result)
     if checkpoint_dir.exists() and chief:
         shutil.rmtree(checkpoint_dir)  # The run is complete: nothing left to resume.

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import kbert
@@ -133,3 +134,28 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
     assert [e["loss"] for e in got["epochs"]] == pytest.approx(
         [e["loss"] for e in expected["epochs"]], abs=1e-6)
     assert not (model_dir / "checkpoint").exists()
+
+
+def test_lora_flags_train_adapters_and_write_the_adapter_file(tiny_preset, tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 4)
+    common = [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
+              "--label_column=label", "--sequence_length=32", "--epochs=1", "--batch_size=4"]
+    refused = run(*common, "--finetuning=lora", "--lora_targets=querry",
+                  f"--model_dir={tmp_path / 'bad'}")
+    assert refused.returncode != 0 and "LoRA targets must be some of" in refused.stderr
+
+    model_dir = tmp_path / "run"
+    result = run(*common, "--finetuning=lora", "--lora_rank=4", "--lora_targets=query,key",
+                 f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = kbert.load_model(model_dir / "model.keras")
+    assert model.lora.config() == {"rank": 4, "targets": ["query", "key"]}
+    assert model.optimizer._learning_rate.peak == kbert.tasks.lora.LEARNING_RATE
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["trainable_parameters"] == sum(
+        int(np.prod(v.shape)) for v in model.trainable_variables)
+    rebuilt = kbert.TextClassifier.from_preset(tiny_preset,
+                                               adapter=str(model_dir / "adapter.lora.h5"))
+    texts = ["the film was great", "a dull book"]
+    np.testing.assert_array_equal(rebuilt.predict(texts), model.predict(texts))

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kbert
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_tagger.py"
 CONLL = ("-DOCSTART- -X- -X- O\n\n" + "Jeremy NNP B-NP B-PER\nlives VBZ B-VP O\nin IN B-PP O\n"
@@ -49,3 +51,18 @@ def test_malformed_conll_line_fails_with_one_line_and_writes_nothing(tiny_preset
     assert result.returncode != 0
     assert f"error: {data}, row 2" in result.stderr and "Traceback" not in result.stderr
     assert not model_dir.exists()
+
+
+def test_lora_flags_give_a_lora_tagger_and_its_adapter_file(tiny_preset, tmp_path):
+    data = tmp_path / "train.txt"
+    data.write_text(CONLL)
+    model_dir = tmp_path / "ner_lora"
+    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+                 "--sequence_length=16", "--epochs=1", "--batch_size=4", "--finetuning=lora",
+                 "--lora_rank=2", f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = kbert.load_model(model_dir / "model.keras")
+    assert model.lora.config() == {"rank": 2, "targets": ["query", "value"]}
+    rebuilt = kbert.Task.from_preset(tiny_preset, adapter=str(model_dir / "adapter.lora.h5"))
+    words = [["Jeremy", "lives", "in", "Paris"]]
+    assert rebuilt.predict_scores(words)[0].tolist() == model.predict_scores(words)[0].tolist()
