@@ -21,7 +21,7 @@ plain loop a transformers user writes (what `Trainer` does, without its logging)
 a random order fixed by the seed, padded to their longest row, `get_linear_schedule_with_warmup`.
 
 `--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
-`{"optimizer": "keras"}` (Keras's own AdamW, without kbert's sparse-gradient fix),
+`{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only). Every task adds a reader, a kbert worker
 and a reference worker to TASKS; the first are the tagging tasks (NER, POS).
 """
@@ -139,7 +139,9 @@ def kbert_tagging(args: dict) -> dict:
         optimizer = kbert_optimizer.bert_adamw(args["learning_rate"], warmup_ratio=0.1,
                                                replan=True)
         config = optimizer.get_config()
-        config["epsilon"] = options.get("epsilon", config["epsilon"])
+        # "keras" is the optimizer before issue 22: Keras's AdamW with epsilon 1e-6.
+        config["epsilon"] = options.get(
+            "epsilon", 1e-6 if options.get("optimizer") == "keras" else config["epsilon"])
         cls = keras.optimizers.AdamW if options.get("optimizer") == "keras" else type(optimizer)
         optimizer = cls.from_config(config)
         optimizer.exclude_from_weight_decay(var_names=kbert_optimizer.NO_DECAY)

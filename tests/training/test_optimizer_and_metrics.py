@@ -47,6 +47,30 @@ def test_sparse_gradient_with_repeated_rows_steps_like_its_dense_sum(layer_decay
     np.testing.assert_allclose(_steps(make(), sparse), _steps(make(), dense), rtol=1e-5, atol=1e-6)
 
 
+def test_small_gradients_step_as_in_pytorch_adamw():
+    # PyTorch's AdamW (what a transformers user trains with), written out: epsilon is added
+    # after the bias correction. Keras adds it before, so 1e-6 there acts as 3.2e-5 at step 1,
+    # a third of these gradients, and damped the early steps of a small encoder (issue 22).
+    import keras
+
+    rng = np.random.default_rng(0)
+    gradients = [(rng.choice([-1, 1], (4, 3)) * rng.uniform(5e-5, 2e-4, (4, 3))).astype(np.float32)
+                 for _ in range(3)]
+    lr, wd, b1, b2, eps = 1e-3, 0.01, 0.9, 0.999, 1e-8
+    expected, m, v = np.full((4, 3), 0.5), np.zeros((4, 3)), np.zeros((4, 3))
+    for t, g in enumerate(gradients, start=1):
+        expected *= 1 - lr * wd
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        expected -= lr / (1 - b1**t) * m / (np.sqrt(v / (1 - b2**t)) + eps)
+    optimizer = bert_adamw(lr, clipnorm=None, weight_decay=wd)
+    variable = keras.Variable(np.full((4, 3), 0.5, np.float32), name="kernel")
+    optimizer.build([variable])
+    for g in gradients:
+        optimizer.apply_gradients([(g, variable)])
+    # Each step moves a weight by about lr; epsilon 1e-6 (the old default) is off by 0.24 lr.
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=0, atol=0.02 * lr)
+
+
 def test_summed_duplicates_adds_the_rows_of_each_index():
     import tensorflow as tf
 
