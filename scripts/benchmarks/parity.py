@@ -98,7 +98,8 @@ def tag_report(true: list[list[str]], predicted: list[list[str]], iob: bool) -> 
 
 def to_iob2(tags: list[str]) -> list[str]:
     """An I-X that does not continue an X entity becomes B-X (what kbert's tagger does to its
-    predictions; reported on the reference side too, as f1_repaired)."""
+    predictions; reported on the reference side too, as f1_repaired). kbert.data.conll.to_iob2's
+    rule, written again: the reference worker runs in a virtualenv without kbert."""
     out, previous = [], "O"
     for tag in tags:
         if tag.startswith("I-") and previous[2:] != tag[2:]:
