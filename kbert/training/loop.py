@@ -129,45 +129,36 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
         # Every worker saves (the save synchronizes them); only the chief's checkpoints stay.
         written = (stack.enter_context(distribute.writer_directory(o.checkpoint_dir, strategy))
                    if o.checkpoint_dir else None)
-        return _train(model, prepared, o, callbacks, keras_kwargs, seed=seed, steps=steps,
-                      start=start, state=state, first_step=first_step,
-                      earlier_epochs=earlier_epochs, checkpoint_dir=written)
-
-
-def _train(model, prepared, o: FitOptions, callbacks: list, keras_kwargs: dict, *, seed: int,
-           steps: int, start: int, state: dict, first_step: int, earlier_epochs: list,
-           checkpoint_dir):
-    """`fit_examples` from its planned start: epochs of Keras fit, one History for the run."""
-    keeper = (checkpoint.TrainingCheckpoint(checkpoint_dir, o.checkpoint_every, state,
-                                            first_step) if checkpoint_dir else None)
-    # NaN first: a diverged step must stop training before it can be checkpointed.
-    recorder = _EpochLogs()
-    callbacks += [checkpoint.StopOnNaN(keeper, first_step), recorder] + (
-        [keeper] if keeper else [])
-    history = None
-    epoch, done = divmod(start, steps)
-    while epoch < o.epochs:
-        # A resumed epoch runs only its remaining steps, then whole epochs follow.
-        left = steps - done if done else steps * (o.epochs - epoch)
-        batches = pipeline.training_batches(
-            model.preprocessor, prepared.encoded, prepared.targets, o.batch_size,
-            shuffle=o.shuffle, seed=seed, group_by_length=o.group_by_length,
-            start_step=epoch * steps + done, steps=left)
-        batches = model.training_inputs(batches, seed=seed, start_step=epoch * steps + done)
-        last_epoch = epoch + 1 if done else o.epochs
-        # shuffle=False for Keras: the batch plan above already shuffles every epoch.
-        history = keras.Model.fit(model, batches, epochs=last_epoch, initial_epoch=epoch,
-                                  steps_per_epoch=min(left, steps), callbacks=callbacks,
-                                  shuffle=False, **keras_kwargs)
-        epoch, done = last_epoch, 0
-    # One History for the whole run, including epochs logged before an interruption.
-    history = history or keras.callbacks.History()
-    history.history = {}
-    for logs in earlier_epochs + recorder.logs:
-        for key, value in logs.items():
-            history.history.setdefault(key, []).append(value)
-    history.epoch = list(range(len(earlier_epochs) + len(recorder.logs)))
-    return history
+        keeper = (checkpoint.TrainingCheckpoint(written, o.checkpoint_every, state,
+                                                first_step) if written else None)
+        # NaN first: a diverged step must stop training before it can be checkpointed.
+        recorder = _EpochLogs()
+        callbacks += [checkpoint.StopOnNaN(keeper, first_step), recorder] + (
+            [keeper] if keeper else [])
+        history = None
+        epoch, done = divmod(start, steps)
+        while epoch < o.epochs:
+            # A resumed epoch runs only its remaining steps, then whole epochs follow.
+            left = steps - done if done else steps * (o.epochs - epoch)
+            batches = pipeline.training_batches(
+                model.preprocessor, prepared.encoded, prepared.targets, o.batch_size,
+                shuffle=o.shuffle, seed=seed, group_by_length=o.group_by_length,
+                start_step=epoch * steps + done, steps=left)
+            batches = model.training_inputs(batches, seed=seed, start_step=epoch * steps + done)
+            last_epoch = epoch + 1 if done else o.epochs
+            # shuffle=False for Keras: the batch plan above already shuffles every epoch.
+            history = keras.Model.fit(model, batches, epochs=last_epoch, initial_epoch=epoch,
+                                      steps_per_epoch=min(left, steps), callbacks=callbacks,
+                                      shuffle=False, **keras_kwargs)
+            epoch, done = last_epoch, 0
+        # One History for the whole run, including epochs logged before an interruption.
+        history = history or keras.callbacks.History()
+        history.history = {}
+        for logs in earlier_epochs + recorder.logs:
+            for key, value in logs.items():
+                history.history.setdefault(key, []).append(value)
+        history.epoch = list(range(len(earlier_epochs) + len(recorder.logs)))
+        return history
 
 
 def fit_stream(model, dataset: tf.data.Dataset, options: FitOptions, callbacks: list,
