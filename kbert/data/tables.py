@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import tensorflow as tf
-
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
+from kbert.lazy import tf
 
 Column = str | int
 

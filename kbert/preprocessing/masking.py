@@ -8,7 +8,8 @@ sub-tokens only (no whole-word masking); one function keeps both modes identical
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from kbert.lazy import tf
 
 
 def continuation_table(vocabulary: list[str]) -> tf.Tensor:

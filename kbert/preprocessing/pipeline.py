@@ -10,9 +10,9 @@ import dataclasses
 import math
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
+from kbert.lazy import tf
 from kbert.preprocessing.text import TextPreprocessor
 
 _ENCODE_CHUNK = 4096
@@ -90,14 +90,39 @@ def plan_batches(lengths: np.ndarray, bucket_lengths: list[int], batch_size: int
     return batches
 
 
-def steps_per_epoch(encoded: EncodedTexts, bucket_lengths: list[int], batch_size: int,
+def steps_per_epoch(encoded, bucket_lengths: list[int], batch_size: int,
                     group_by_length: bool = True) -> int:
-    """Training batches per epoch (the same every epoch)."""
+    """Training batches per epoch (the same every epoch) of `encoded` (anything with the
+    `lengths` of its rows: `EncodedTexts`, pre-tokenized features)."""
     if not group_by_length:
-        return math.ceil(len(encoded) / batch_size)
+        return math.ceil(len(encoded.lengths) / batch_size)
     per_bucket = np.bincount(np.searchsorted(bucket_lengths, encoded.lengths),
                              minlength=len(bucket_lengths))
     return int(sum(math.ceil(count / batch_size) for count in per_bucket))
+
+
+def planned_batches(encoded, bucket_lengths: list[int], batch_size: int, *,
+                    shuffle: bool, seed: int, group_by_length: bool, start_step: int,
+                    steps: int) -> list[np.ndarray]:
+    """The example indices of global steps `start_step` to `start_step + steps` over the rows of
+    `encoded` (as in `steps_per_epoch`): the batch plans of data epochs 0, 1, 2...
+    (`plan_batches`) one after the other.
+
+    Example:
+    >>> planned_batches(encoded, [16, 32], 2, shuffle=True, seed=0, group_by_length=True,
+    ...                 start_step=1, steps=2)
+    """
+    per_epoch = steps_per_epoch(encoded, bucket_lengths, batch_size, group_by_length)
+    end = start_step + steps
+    if start_step >= end:
+        raise ValueError(f"start_step={start_step} is past the last of {end} steps.")
+    batches = []
+    for epoch in range(start_step // per_epoch, (end - 1) // per_epoch + 1):
+        plan = plan_batches(encoded.lengths, bucket_lengths, batch_size, seed=seed, epoch=epoch,
+                            shuffle=shuffle, group_by_length=group_by_length)
+        first = epoch * per_epoch
+        batches += plan[max(start_step - first, 0):end - first]
+    return batches
 
 
 def training_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, targets, batch_size: int,
@@ -112,16 +137,12 @@ def training_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, targ
     Example:
     >>> training_batches(pre, encoded, targets, 32, seed=0, epochs=3).cardinality()
     """
-    per_epoch = steps_per_epoch(encoded, preprocessor.bucket_lengths, batch_size, group_by_length)
-    end = start_step + steps if steps is not None else per_epoch * epochs
-    if start_step >= end:
-        raise ValueError(f"start_step={start_step} is past the last of {end} steps.")
-    batches = []
-    for epoch in range(start_step // per_epoch, (end - 1) // per_epoch + 1):
-        plan = plan_batches(encoded.lengths, preprocessor.bucket_lengths, batch_size, seed=seed,
-                            epoch=epoch, shuffle=shuffle, group_by_length=group_by_length)
-        first = epoch * per_epoch
-        batches += plan[max(start_step - first, 0):end - first]
+    if steps is None:
+        steps = epochs * steps_per_epoch(encoded, preprocessor.bucket_lengths, batch_size,
+                                         group_by_length)
+    batches = planned_batches(encoded, preprocessor.bucket_lengths, batch_size,
+                              shuffle=shuffle, seed=seed, group_by_length=group_by_length,
+                              start_step=start_step, steps=steps)
     indices = tf.RaggedTensor.from_row_lengths(np.concatenate(batches).astype(np.int64),
                                                [len(b) for b in batches])
     token_ids, segment_ids = encoded.token_ids, encoded.segment_ids

@@ -16,8 +16,8 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 
+from kbert.lazy import tf
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
 from kbert.preprocessing.words import split_words, text_pieces, word_pieces

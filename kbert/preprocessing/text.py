@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import keras
 import keras_hub
-import tensorflow as tf
+
+from kbert.lazy import tf
 
 
 def default_bucket_lengths(sequence_length: int, shortest: int = 16) -> list[int]:

@@ -17,9 +17,9 @@ import re
 from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
+from kbert.lazy import tf
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
 

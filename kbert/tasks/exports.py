@@ -16,8 +16,8 @@ import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-import tensorflow as tf
 
+from kbert.lazy import tf
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.text import TextPreprocessor

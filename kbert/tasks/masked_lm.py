@@ -6,8 +6,9 @@ from pathlib import Path
 import keras
 import keras_hub
 import numpy as np
-import tensorflow as tf
 
+from kbert.errors import KbertInputError
+from kbert.lazy import tf
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
 from kbert.preprocessing.masking import continuation_table, mask_batch
@@ -70,10 +71,12 @@ class MaskedLM(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     # ----------------------------------------------------------------------------- data
-    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
+    def _pretokenized(self, x, y, name):
+        raise KbertInputError("MaskedLM masks raw texts itself (by seed and step); pass texts, "
+                              "not pre-tokenized arrays", source=name)
+
+    def _prepare_text(self, x, y=None, *, name: str = "x") -> Prepared:
         """Checks and tokenizes raw texts once (a list of strings, or kbert.data examples)."""
-        if isinstance(x, Prepared):
-            return x
         examples = as_examples(x, name=name)
         return Prepared(examples, pipeline.encode(self.preprocessor, [examples.texts]),
                         targets=np.zeros(len(examples), np.int32))

@@ -10,6 +10,7 @@ from keras import ops
 
 from kbert.data.squad import QAExamples
 from kbert.errors import KbertInputError
+from kbert.preprocessing import features
 from kbert.preprocessing.qa import qa_windows
 from kbert.tasks import exports
 from kbert.tasks.qa_decoding import Answer, decode_answers
@@ -131,14 +132,12 @@ class QuestionAnswerer(Task):
                       "null_threshold": self.null_threshold})
 
     # ----------------------------------------------------------------------------- data
-    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
+    def _prepare_text(self, x, y=None, *, name: str = "x") -> Prepared:
         """Checks questions, contexts (and answers) and tokenizes them into windows once.
 
         Example:
         >>> prepared = qa.prepare(kbert.data.read_squad("dev-v2.0.json"))
         """
-        if isinstance(x, Prepared):
-            return x
         examples = _as_qa_examples(x, name)
         windows = qa_windows(self.preprocessor, examples.questions, examples.contexts,
                              examples.answers, doc_stride=self.doc_stride,
@@ -148,7 +147,7 @@ class QuestionAnswerer(Task):
     # ----------------------------------------------------------------------------- use
     def best_spans(self, x, batch_size: int = 32) -> tuple[Prepared, list[Answer]]:
         """The best non-null span of every question (before the null threshold)."""
-        prepared = self.prepare(x)
+        prepared = self._raw_inputs(x, what="best_spans")
         logits = self.window_outputs(prepared, batch_size)
         return prepared, self.decode(prepared, logits[..., 0], logits[..., 1])
 
@@ -187,7 +186,10 @@ class QuestionAnswerer(Task):
         return results
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> dict[str, str]:
-        """Official-format predictions: {question id: answer text} ("" for no answer)."""
+        """Official-format predictions: {question id: answer text} ("" for no answer); for
+        pre-tokenized arrays, the start and end logits [rows, tokens, 2]."""
+        if features.is_features(x) or isinstance(x, features.PreTokenized):
+            return Task.predict(self, x, batch_size, **kwargs)
         prepared, spans = self.best_spans(x, batch_size)
         return {qid: self.final_text(s) for qid, s in zip(prepared.examples.ids, spans)}
 
@@ -201,7 +203,7 @@ class QuestionAnswerer(Task):
 
     def metrics_for(self, outputs: list[Answer], x, y=None) -> dict[str, float]:
         """The same report for answers decoded elsewhere (e.g. from the exported TFLite model)."""
-        prepared = self.prepare(x)
+        prepared = self._raw_inputs(x, what="metrics_for")
         examples = prepared.examples
         if examples.answers is None:
             raise KbertInputError("evaluation needs answers", source=examples.source)

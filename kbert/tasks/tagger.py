@@ -9,6 +9,7 @@ import numpy as np
 
 from kbert.data.conll import TaggedSentences
 from kbert.errors import KbertInputError
+from kbert.preprocessing import features
 from kbert.preprocessing.words import IGNORE, word_windows
 from kbert.tasks import exports
 from kbert.tasks.tag_decoding import entity_spans, is_iob, repair_iob, softmax
@@ -101,14 +102,12 @@ class TokenClassifier(Task):
         return [TokenAccuracy()]
 
     # ----------------------------------------------------------------------------- data
-    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
+    def _prepare_text(self, x, y=None, *, name: str = "x") -> Prepared:
         """Checks word lists (and tags), then tokenizes them into windows once.
 
         Example:
         >>> prepared = tagger.prepare(kbert.data.read_conll("conll2003/train.txt"))
         """
-        if isinstance(x, Prepared):
-            return x
         sentences = _as_sentences(x, y, name)
         label_ids = None if sentences.tags is None else self._label_ids(sentences)
         windows = word_windows(self.preprocessor, sentences.words, label_ids,
@@ -142,12 +141,15 @@ class TokenClassifier(Task):
         >>> tagger.predict_scores([["Jeremy", "lives"]])[0].shape
         (2, 5)
         """
-        prepared = self.prepare(x)
+        prepared = self._raw_inputs(x, what="predict_scores")
         return [softmax(w) for w in prepared.windows.word_outputs(
             self.window_outputs(prepared, batch_size))]
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
-        """One tag per word of each sentence (IOB sequences repaired to valid IOB2)."""
+        """One tag per word of each sentence (IOB sequences repaired to valid IOB2); for
+        pre-tokenized arrays, the per-token logits [rows, tokens, labels]."""
+        if features.is_features(x) or isinstance(x, features.PreTokenized):
+            return Task.predict(self, x, batch_size, **kwargs)
         return self.tags_from_scores(self.predict_scores(x, batch_size))
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
@@ -171,7 +173,7 @@ class TokenClassifier(Task):
         >>> tagger.evaluate_metrics(kbert.data.read_conll("conll2003/valid.txt"))["f1"]
         0.89
         """
-        prepared = self.prepare(x, y)
+        prepared = self._raw_inputs(x, y, what="evaluate_metrics")
         self._require_targets(prepared, "evaluate_metrics")
         logits = self.window_outputs(prepared, batch_size)
         report = self._report_words(prepared, prepared.windows.word_outputs(logits))
@@ -181,7 +183,7 @@ class TokenClassifier(Task):
         """The same report for per-word scores computed elsewhere (e.g. by the exported TFLite
         model through `kbert.export`'s reference pipeline): one (words, labels) array per
         sentence."""
-        prepared = self.prepare(x, y)
+        prepared = self._raw_inputs(x, y, what="metrics_for")
         self._require_targets(prepared, "metrics_for")
         return self._report_words(prepared, outputs)
 

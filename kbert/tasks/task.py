@@ -8,12 +8,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kbert import presets
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
-from kbert.preprocessing import pipeline
+from kbert.lazy import is_dataset, tf
+from kbert.preprocessing import features, pipeline
 from kbert.preprocessing.inputs import as_examples, split_xy
 from kbert.preprocessing.text import TextPreprocessor
 from kbert.tasks import lora
@@ -31,6 +31,28 @@ class Prepared:
     targets: np.ndarray | tf.RaggedTensor | None
     pairs: bool = False  # Whether the inputs are (text_a, text_b) pairs.
     windows: Any = None  # For word-level tasks: how windows map back to words.
+
+    # What the training loop asks of data held in memory (as of `features.PreTokenized`).
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    @property
+    def source(self) -> str:
+        return self.examples.source
+
+    def arrays(self) -> list:
+        """What the data is: the arrays a checkpoint's run is tied to (by their digest)."""
+        return [self.encoded.token_ids, self.encoded.segment_ids, self.targets]
+
+    def steps_per_epoch(self, preprocessor, batch_size: int, group_by_length: bool) -> int:
+        return pipeline.steps_per_epoch(self.encoded, preprocessor.bucket_lengths, batch_size,
+                                        group_by_length)
+
+    def training_batches(self, preprocessor, batch_size: int, **plan) -> tf.data.Dataset:
+        """Padded (features, targets) batches of the steps `plan` names (see
+        `pipeline.training_batches`)."""
+        return pipeline.training_batches(preprocessor, self.encoded, self.targets, batch_size,
+                                         **plan)
 
 
 class Task(*distribute.MODEL_MIXINS, keras.Model):
@@ -314,10 +336,36 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     # ----------------------------------------------------------------------------- data
-    def prepare(self, x, y=None, *, name: str = "x") -> Prepared:
-        """Checks and tokenizes inputs once; `fit`, `evaluate` and `predict` accept the result."""
-        if isinstance(x, Prepared):
+    def prepare(self, x, y=None, *, name: str = "x") -> "Prepared | features.PreTokenized":
+        """Checks and tokenizes inputs once; `fit`, `evaluate` and `predict` accept the result.
+
+        Pre-tokenized inputs (a dict of `token_ids`, `padding_mask` and `segment_ids` arrays,
+        with numeric targets as the loss takes them) are checked and kept as they are
+        (`kbert.preprocessing.features`): no tokenizer and no TensorFlow is needed for them.
+        """
+        if isinstance(x, (Prepared, features.PreTokenized)):
             return x
+        if features.is_features(x):
+            return self._pretokenized(x, y, name)
+        return self._prepare_text(x, y, name=name)
+
+    def _pretokenized(self, x, y, name: str) -> features.PreTokenized:
+        return features.as_pretokenized(
+            x, y, vocabulary_size=self.backbone.vocabulary_size,
+            max_length=self.backbone.max_sequence_length, name=name)
+
+    def _raw_inputs(self, x, y=None, *, what: str) -> Prepared:
+        """`prepare` for what decodes words or spans from the raw inputs (tags, answers, their
+        reports): pre-tokenized arrays are refused there; `predict` gives their outputs."""
+        prepared = self.prepare(x, y)
+        if isinstance(prepared, features.PreTokenized):
+            raise KbertInputError(f"{type(self).__name__}.{what} decodes from {self.fit_inputs}, "
+                                  "not pre-tokenized arrays: `predict` gives the model's outputs "
+                                  "for those", source=prepared.source)
+        return prepared
+
+    def _prepare_text(self, x, y=None, *, name: str = "x") -> Prepared:
+        """`prepare` for raw inputs, the task's own kind (texts, pairs, word lists...)."""
         examples = as_examples(x, y, name=name)
         targets = None if examples.labels is None else self._targets(examples)
         return Prepared(examples, pipeline.encode(self.preprocessor, examples.segments), targets,
@@ -326,7 +374,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
     def _require_targets(self, prepared: Prepared, what: str) -> None:
         if prepared.targets is None:
             raise KbertInputError(f"{what} needs labels: pass y, or examples read with a label "
-                                  "column", source=prepared.examples.source)
+                                  "column", source=prepared.source)
 
     # ----------------------------------------------------------------------------- train / use
     def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1,
@@ -355,6 +403,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         last checkpoint was taken; a checkpoint of another run (other data, seed, batch size,
         epochs or optimizer recipe) is refused with `kbert.CheckpointMismatch`. A loss that
         becomes NaN stops training with `TrainingDiverged`, naming the step.
+        Pre-tokenized arrays (`prepare`) train at the width they come with, with no length
+        buckets and no TensorFlow; their `validation_data` is Keras's (loss and compiled
+        metrics).
         """
         options = loop.FitOptions(
             batch_size=batch_size, epochs=epochs, shuffle=shuffle, seed=seed,
@@ -363,14 +414,18 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             checkpoint_every=checkpoint_every, shuffle_buffer=shuffle_buffer)
         callbacks = list(callbacks or [])
         if validation_data is not None:
-            if isinstance(validation_data, tf.data.Dataset):
+            if is_dataset(validation_data):
                 kwargs["validation_data"] = pipeline.streaming_batches(
                     self.preprocessor, validation_data, batch_size, group_by_length=False)
             else:
-                callbacks.insert(0, EvaluationCallback(self.prepare(
-                    *split_xy(validation_data), name="validation_data"),
-                    batch_size=batch_size * 2))
-        if isinstance(x, tf.data.Dataset):
+                validation = self.prepare(*split_xy(validation_data), name="validation_data")
+                if isinstance(validation, features.PreTokenized):
+                    self._require_targets(validation, "validation_data")
+                    kwargs["validation_data"] = (validation.features, validation.targets)
+                else:
+                    callbacks.insert(0, EvaluationCallback(validation,
+                                                           batch_size=batch_size * 2))
+        if is_dataset(x):
             if not self.streams:
                 raise ValueError(f"{type(self).__name__}.fit takes {self.fit_inputs}, not a "
                                  "tf.data.Dataset.")
@@ -388,10 +443,12 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         return batches
 
     def _predict_prepared(self, prepared: Prepared, batch_size: int, **kwargs) -> np.ndarray:
+        kwargs.setdefault("verbose", 0)
+        if isinstance(prepared, features.PreTokenized):
+            return super().predict(prepared.features, batch_size=batch_size, **kwargs)
         # Sorted by length so each batch pads little; the original order is restored after.
         order = np.argsort(prepared.encoded.lengths, kind="stable")
         batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size, order)
-        kwargs.setdefault("verbose", 0)
         sorted_outputs = super().predict(batches, **kwargs)
         outputs = np.empty_like(sorted_outputs)
         outputs[order] = sorted_outputs
@@ -403,8 +460,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         encoded = prepared.encoded
         order = np.argsort(encoded.lengths, kind="stable")  # Batches of similar length pad little.
         outputs, done = None, 0
-        for features in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
-            batch = np.asarray(self.predict_on_batch(features), np.float32)
+        for inputs in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
+            batch = np.asarray(self.predict_on_batch(inputs), np.float32)
             if outputs is None:
                 outputs = np.zeros((len(encoded), self.preprocessor.sequence_length,
                                     *batch.shape[2:]), np.float32)
@@ -435,13 +492,14 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         return self.export_spec().outputs(outputs)
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> np.ndarray:
-        """Model outputs for raw texts (or pairs), in input order.
+        """Model outputs for raw texts (or pairs), or pre-tokenized arrays, in input order.
 
         Example:
         >>> clf.predict(["a gripping film"]).shape
         (1, 2)
+        >>> clf.predict({"token_ids": ids, "padding_mask": mask, "segment_ids": segments})
         """
-        if isinstance(x, tf.data.Dataset):
+        if is_dataset(x):
             # Named functions, not lambdas: autograph finds a lambda by its source line, which
             # proved fragile here.
             def with_placeholder_label(*text):
@@ -462,6 +520,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "evaluate")
         loop.ensure_compiled(self)
+        if isinstance(prepared, features.PreTokenized):
+            return super().evaluate(prepared.features, prepared.targets, batch_size=batch_size,
+                                    **kwargs)
         batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size,
                                              targets=prepared.targets)
         return super().evaluate(batches, **kwargs)

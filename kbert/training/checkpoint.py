@@ -99,10 +99,11 @@ def check_same_run(saved: dict, identity: dict, directory: str | Path) -> None:
             "data and options.")
 
 
-def data_fingerprint(encoded, targets) -> str:
-    """A digest of the tokenized examples and their targets, in order."""
+def data_fingerprint(*arrays) -> str:
+    """A digest of arrays (NumPy, tensors or ragged tensors; None is skipped), in order: of the
+    tokenized examples and their targets, what a checkpoint's run is tied to."""
     digest = hashlib.sha256()
-    for tensor in (encoded.token_ids, encoded.segment_ids, targets):
+    for tensor in arrays:
         if tensor is None:
             continue
         if hasattr(tensor, "flat_values"):  # Ragged: the values and where each row ends.

@@ -26,10 +26,10 @@ import os
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from kbert.errors import KbertInputError
 from kbert.files import scratch_directory
+from kbert.lazy import tf
 
 
 def cluster_size() -> int:

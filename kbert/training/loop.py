@@ -16,9 +16,9 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kbert.errors import unwrapped_input_errors
+from kbert.lazy import tf
 from kbert.preprocessing import pipeline
 from kbert.training import checkpoint, distribute
 from kbert.training.optimizer import optimizer_recipe, plan_schedule, replanned_schedule
@@ -85,22 +85,23 @@ def _draw_seed() -> int:
 
 
 def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_kwargs):
-    """Trains `model` on prepared (tokenized) examples; see `Task.fit`.
+    """Trains `model` on examples held in memory, tokenized (`kbert.tasks.Prepared`) or
+    pre-tokenized (`kbert.preprocessing.features.PreTokenized`); see `Task.fit`.
 
-    The batch stream is a function of (seed, global step) only (`pipeline.training_batches`),
+    The batch stream is a function of (seed, global step) only (`pipeline.planned_batches`),
     so a run resumed from `options.checkpoint_dir` replays exactly the batches an uninterrupted
     one would. The checkpoint records what identifies the run (data, seed, batch size, epochs,
     optimizer recipe...); a checkpoint of another run is refused (`CheckpointMismatch`).
     """
     o = options
-    steps = o.steps_per_epoch or pipeline.steps_per_epoch(
-        prepared.encoded, model.preprocessor.bucket_lengths, o.batch_size, o.group_by_length)
+    steps = o.steps_per_epoch or prepared.steps_per_epoch(model.preprocessor, o.batch_size,
+                                                          o.group_by_length)
     saved = checkpoint.read_state(o.checkpoint_dir) if o.checkpoint_dir else None
     seed = o.seed if o.seed is not None else (saved["seed"] if saved else _draw_seed())
     ensure_compiled(model)
     identity = {
-        "data": checkpoint.data_fingerprint(prepared.encoded, prepared.targets),
-        "examples": len(prepared.encoded), "seed": int(seed), "batch_size": o.batch_size,
+        "data": checkpoint.data_fingerprint(*prepared.arrays()),
+        "examples": len(prepared), "seed": int(seed), "batch_size": o.batch_size,
         "epochs": o.epochs, "steps_per_epoch": steps, "shuffle": bool(o.shuffle),
         "group_by_length": bool(o.group_by_length), "initial_epoch": o.initial_epoch,
         "optimizer": optimizer_recipe(model.optimizer),
@@ -140,10 +141,9 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
         while epoch < o.epochs:
             # A resumed epoch runs only its remaining steps, then whole epochs follow.
             left = steps - done if done else steps * (o.epochs - epoch)
-            batches = pipeline.training_batches(
-                model.preprocessor, prepared.encoded, prepared.targets, o.batch_size,
-                shuffle=o.shuffle, seed=seed, group_by_length=o.group_by_length,
-                start_step=epoch * steps + done, steps=left)
+            batches = prepared.training_batches(
+                model.preprocessor, o.batch_size, shuffle=o.shuffle, seed=seed,
+                group_by_length=o.group_by_length, start_step=epoch * steps + done, steps=left)
             batches = model.training_inputs(batches, seed=seed, start_step=epoch * steps + done)
             last_epoch = epoch + 1 if done else o.epochs
             # shuffle=False for Keras: the batch plan above already shuffles every epoch.

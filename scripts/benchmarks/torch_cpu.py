@@ -177,6 +177,71 @@ def step_times(args: dict) -> dict:
     return {"step_ms": times}
 
 
+def step_parts(args: dict) -> dict:
+    """Profile of kbert's training step by parts, median ms at each [batch, length] on random
+    token ids: the whole step (`train_on_batch`), forward + loss, forward + loss + gradients,
+    the optimizer update alone (clipping, weight decay, AdamW over every variable), and that
+    update without the word-embedding table; with `"backend": "jax"` the whole step on Keras's
+    JAX backend instead, and with `"jit_compile": false` without XLA."""
+    import os
+
+    if args.get("backend") == "jax":
+        os.environ["KERAS_BACKEND"] = "jax"
+    import keras
+
+    import kbert
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
+    batch, rng = args["batch_size"], np.random.default_rng(0)
+    model = kbert.TextClassifier.from_preset(args["preset"], num_classes=2,
+                                             sequence_length=max(args["lengths"]))
+    model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
+                  total_steps=1000, jit_compile=args.get("jit_compile", "auto"))
+    parts = {}
+    for length in args["lengths"]:
+        x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
+             "padding_mask": np.ones((batch, length), "int32"),
+             "segment_ids": np.zeros((batch, length), "int32")}
+        y = rng.integers(0, 2, batch).astype("int32")
+        times = {"step": _median_ms(lambda: model.train_on_batch(x, y))}
+        if keras.backend.backend() == "tensorflow":
+            variables = model.trainable_variables
+            jit = bool(model.jit_compile)
+
+            @tf.function(jit_compile=jit)
+            def forward(x, y):
+                return model.loss(y, model(x, training=True))
+
+            @tf.function(jit_compile=jit)
+            def gradients(x, y):
+                with tf.GradientTape() as tape:
+                    loss = model.loss(y, model(x, training=True))
+                return [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
+
+            grads = gradients(x, y)
+            embedding = model.backbone.token_embedding.embeddings
+            rest = [(g, v) for g, v in zip(grads, variables) if v is not embedding]
+
+            @tf.function(jit_compile=jit)
+            def update(grads):
+                model.optimizer.apply(grads, variables)
+
+            @tf.function(jit_compile=jit)
+            def update_without_embedding(grads):
+                model.optimizer.apply(grads, [v for _, v in rest])
+
+            times["forward"] = _median_ms(lambda: forward(x, y).numpy())
+            times["forward_backward"] = _median_ms(lambda: [g.numpy() for g in gradients(x, y)][0])
+            times["update"] = _median_ms(lambda: (update(grads), variables[0].numpy()))
+            times["update_without_embedding"] = _median_ms(
+                lambda: (update_without_embedding([g for g, _ in rest]), variables[0].numpy()))
+        parts[length] = times
+    return {"backend": keras.backend.backend(), "jit_compile": bool(model.jit_compile),
+            "parts_ms": parts}
+
+
 def _median_ms(step, calls: int = 8, warmup: int = 3) -> float:
     """Median milliseconds of `step()` over `calls` calls after the first `warmup`."""
     samples = []
@@ -255,4 +320,5 @@ def run(flags):
 
 if __name__ == "__main__":
     side, arguments = sys.argv[1], json.loads(sys.argv[2])
-    print(json.dumps({"kbert": run_kbert, "torch": run_torch, "steps": step_times}[side](arguments)))
+    print(json.dumps({"kbert": run_kbert, "torch": run_torch, "steps": step_times,
+                      "parts": step_parts}[side](arguments)))

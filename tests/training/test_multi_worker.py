@@ -124,8 +124,9 @@ def test_two_workers_train_as_one_process_each_on_half_of_every_batch(tmp):
 
 
 def test_a_worker_killed_mid_epoch_and_the_job_restarted_resumes_from_the_checkpoint(tmp):
+    # The uninterrupted run: one process, which two workers match (the test above).
+    (uninterrupted,) = run(tmp, [], checkpoint_dir=str(tmp / "whole"))
     ports = free_ports(2)
-    uninterrupted = run(tmp, ports, checkpoint_dir=str(tmp / "whole"))
     # Worker 1 dies at step 5 of 9 (mid-epoch 2; checkpoints every 2 steps and at epoch ends).
     checkpoint_dir = str(tmp / "killed")
     processes = start(program(tmp, checkpoint_dir=checkpoint_dir, kill_at=5), ports, tmp)
@@ -137,9 +138,14 @@ def test_a_worker_killed_mid_epoch_and_the_job_restarted_resumes_from_the_checkp
     state = json.loads((Path(checkpoint_dir) / "checkpoint.json").read_text())
     assert state["latest"] == "step-000000004"
     resumed = run(tmp, free_ports(2), checkpoint_dir=checkpoint_dir)  # The same command again.
-    for before, after in zip(uninterrupted, resumed):
-        np.testing.assert_allclose(after["loss"], before["loss"], rtol=1e-4)
-        np.testing.assert_allclose(after["weights"], before["weights"], rtol=1e-4, atol=1e-5)
+    for after in resumed:
+        np.testing.assert_allclose(after["loss"], uninterrupted["loss"], rtol=1e-4)
+        np.testing.assert_allclose(after["weights"], uninterrupted["weights"], rtol=1e-4,
+                                   atol=1e-5)
+    # The resumed steps 5 to 9 each trained the two workers on half of their batch.
+    first, second = (sorted(w["seen"]) for w in resumed)
+    assert len(first) == len(second) == 10
+    assert sorted(first + second) == sorted(uninterrupted["seen"][16:])
     # Only the chief wrote checkpoints; worker 1's temporary folders are gone.
     assert not list((tmp / "tmp1").glob("kbert-worker*"))
 
