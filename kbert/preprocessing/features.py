@@ -95,7 +95,8 @@ def as_pretokenized(x: Mapping, y=None, *, vocabulary_size: int, max_length: int
     and the first bad row."""
     if set(x) != set(NAMES):
         raise KbertInputError(f"pre-tokenized inputs are a dict of exactly {list(NAMES)}; got "
-                              f"{sorted(map(str, x))}", source=name)
+                              f"{sorted(map(str, x))} (raw inputs go in a list: texts, pairs, "
+                              "records)", source=name)
     features = {}
     for field in NAMES:
         array = np.asarray(x[field])
