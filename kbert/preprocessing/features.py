@@ -23,9 +23,6 @@ from kbert.preprocessing import pipeline
 NAMES = ("token_ids", "padding_mask", "segment_ids")
 
 
-def is_features(x) -> bool:
-    """Whether `x` is meant as pre-tokenized features: a mapping (never a valid text input)."""
-    return isinstance(x, Mapping)
 
 
 @dataclasses.dataclass
@@ -70,6 +67,12 @@ class PreTokenized:
                                         seed=seed, group_by_length=False,
                                         start_step=start_step, steps=steps)
         return TrainingBatches(self.features, self.targets, plan)
+
+
+def is_features(x) -> bool:
+    """Whether `x` is pre-tokenized features: a mapping (never a valid text input), or one
+    already checked (`PreTokenized`)."""
+    return isinstance(x, (Mapping, PreTokenized))
 
 
 class TrainingBatches(keras.utils.PyDataset):

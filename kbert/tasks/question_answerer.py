@@ -188,7 +188,7 @@ class QuestionAnswerer(Task):
     def predict(self, x, batch_size: int = 32, **kwargs) -> dict[str, str]:
         """Official-format predictions: {question id: answer text} ("" for no answer); for
         pre-tokenized arrays, the start and end logits [rows, tokens, 2]."""
-        if features.is_features(x) or isinstance(x, features.PreTokenized):
+        if features.is_features(x):
             return Task.predict(self, x, batch_size, **kwargs)
         prepared, spans = self.best_spans(x, batch_size)
         return {qid: self.final_text(s) for qid, s in zip(prepared.examples.ids, spans)}

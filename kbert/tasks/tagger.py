@@ -148,7 +148,7 @@ class TokenClassifier(Task):
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
         """One tag per word of each sentence (IOB sequences repaired to valid IOB2); for
         pre-tokenized arrays, the per-token logits [rows, tokens, labels]."""
-        if features.is_features(x) or isinstance(x, features.PreTokenized):
+        if features.is_features(x):
             return Task.predict(self, x, batch_size, **kwargs)
         return self.tags_from_scores(self.predict_scores(x, batch_size))
 

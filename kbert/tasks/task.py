@@ -345,7 +345,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         """
         if isinstance(x, (Prepared, features.PreTokenized)):
             return x
-        if features.is_features(x):
+        if features.is_features(x):  # A dict of arrays.
             return self._pretokenized(x, y, name)
         return self._prepare_text(x, y, name=name)
 

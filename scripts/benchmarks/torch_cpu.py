@@ -149,10 +149,7 @@ def step_times(args: dict) -> dict:
         model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
                       total_steps=1000)
         for length in args["lengths"]:
-            x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
-                 "padding_mask": np.ones((batch, length), "int32"),
-                 "segment_ids": np.zeros((batch, length), "int32")}
-            y = rng.integers(0, 2, batch).astype("int32")
+            x, y = _random_batch(rng, batch, length)
             times[length] = _median_ms(lambda: model.train_on_batch(x, y))
     else:
         import torch
@@ -201,10 +198,7 @@ def step_parts(args: dict) -> dict:
                   total_steps=1000, jit_compile=args.get("jit_compile", "auto"))
     parts = {}
     for length in args["lengths"]:
-        x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
-             "padding_mask": np.ones((batch, length), "int32"),
-             "segment_ids": np.zeros((batch, length), "int32")}
-        y = rng.integers(0, 2, batch).astype("int32")
+        x, y = _random_batch(rng, batch, length)
         times = {"step": _median_ms(lambda: model.train_on_batch(x, y))}
         if keras.backend.backend() == "tensorflow":
             variables = model.trainable_variables
@@ -240,6 +234,14 @@ def step_parts(args: dict) -> dict:
         parts[length] = times
     return {"backend": keras.backend.backend(), "jit_compile": bool(model.jit_compile),
             "parts_ms": parts}
+
+
+def _random_batch(rng, batch: int, length: int) -> tuple[dict, np.ndarray]:
+    """Random token ids [batch, length] with every position valid, and random binary labels."""
+    x = {"token_ids": rng.integers(1000, 30000, (batch, length)).astype("int32"),
+         "padding_mask": np.ones((batch, length), "int32"),
+         "segment_ids": np.zeros((batch, length), "int32")}
+    return x, rng.integers(0, 2, batch).astype("int32")
 
 
 def _median_ms(step, calls: int = 8, warmup: int = 3) -> float:
