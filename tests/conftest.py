@@ -3,7 +3,10 @@ and the location of ../shared/data for the tests that use real benchmark files."
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -58,14 +61,37 @@ def tiny_parts():
     return tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length=32)
 
 
-@pytest.fixture
-def tiny_preset(tmp_path):
-    """A KerasHub preset directory holding the tiny BERT, usable as `preset=`."""
+def save_tiny_preset(directory: Path) -> str:
+    """Writes the tiny BERT (seeded) as a KerasHub preset directory; returns its path."""
     keras.utils.set_random_seed(0)
-    directory = tmp_path / "tiny_preset"
     tiny_backbone().save_to_preset(str(directory))
     tiny_tokenizer().save_to_preset(str(directory))
     return str(directory)
+
+
+@pytest.fixture
+def tiny_preset(tmp_path):
+    """A KerasHub preset directory holding the tiny BERT, usable as `preset=`."""
+    return save_tiny_preset(tmp_path / "tiny_preset")
+
+
+def once_per_session(tmp_path_factory, name: str, compute):
+    """(directory, result) of `compute(directory)` (a JSON-able result), run once per test
+    session: by the first pytest-xdist worker to ask, while the others wait for it and then reuse
+    its directory and result. For a reference run several tests compare against, which xdist may
+    spread over workers (a module-scoped fixture alone is computed once per worker)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # This session's, shared by its workers (each has its own below).
+    directory, done = root / name, root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file is closed.
+        if not done.exists():  # None yet, or a failed attempt: (again) from scratch.
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            result = compute(directory)
+            done.write_text(json.dumps(result))
+        return directory, json.loads(done.read_text())
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 import kbert
 from kbert.training.checkpoint import read_state
 from kbert.training.optimizer import LayerwiseAdamW
+from tests.conftest import once_per_session, save_tiny_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_classifier.py"
@@ -22,17 +23,35 @@ def run(*args):
                           cwd=ROOT, timeout=600)
 
 
-def test_script_writes_model_metrics_and_tensorboard_logs(tiny_preset, tmp_path):
-    train = tmp_path / "train.tsv"
-    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 8)
-    model_dir = tmp_path / "run"
-    result = run(f"--preset={tiny_preset}", f"--train_file={train}", f"--eval_file={train}",
-                 "--text_column=sentence", "--label_column=label", "--sequence_length=32",
-                 "--epochs=2", "--batch_size=4", f"--model_dir={model_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+EPOCHS = 12  # 4 steps each: long enough for the kill -9 test below to catch a checkpoint.
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(the command's flags but --model_dir, the model_dir) of one complete run of the script with
+    an eval file and checkpoints, run once for the session: the run whose files the first test
+    checks and the result the kill -9 test must reproduce."""
+    def compute(root):
+        preset = save_tiny_preset(root / "tiny_preset")  # As the tiny_preset fixture writes it.
+        train = root / "train.tsv"
+        train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n"
+                         "i loved it\tpos\nreally bad food\tneg\n" * 2)
+        common = [f"--preset={preset}", f"--train_file={train}", f"--eval_file={train}",
+                  "--text_column=sentence", "--label_column=label", "--sequence_length=32",
+                  f"--epochs={EPOCHS}", "--batch_size=2", "--checkpoint_every=7", "--seed=3"]
+        result = run(*common, f"--model_dir={root / 'run'}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return common
+
+    root, common = once_per_session(tmp_path_factory, "train_classifier-uninterrupted", compute)
+    return common, root / "run"
+
+
+def test_script_writes_model_metrics_and_tensorboard_logs(uninterrupted):
+    _, model_dir = uninterrupted
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["labels"] == ["neg", "pos"]
-    assert len(metrics["epochs"]) == 2 and "val_accuracy" in metrics["epochs"][1]
+    assert len(metrics["epochs"]) == EPOCHS and "val_accuracy" in metrics["epochs"][1]
     assert set(metrics["final"]) >= {"accuracy", "f1", "mcc"}
     assert (model_dir / "model.keras").is_file()
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
@@ -101,17 +120,9 @@ def test_a_checkpoint_of_another_run_is_one_error_line(tiny_preset, tmp_path):
     assert read_state(model_dir / "checkpoint")["examples"] == 2  # Left as it was.
 
 
-def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_result(tiny_preset,
+def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_result(uninterrupted,
                                                                                    tmp_path):
-    train = tmp_path / "train.tsv"
-    train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n"
-                     "i loved it\tpos\nreally bad food\tneg\n" * 2)
-    common = [f"--preset={tiny_preset}", f"--train_file={train}", f"--eval_file={train}",
-              "--text_column=sentence", "--label_column=label", "--sequence_length=32",
-              "--epochs=20", "--batch_size=2", "--checkpoint_every=7", "--seed=3"]
-    reference = run(*common, f"--model_dir={tmp_path / 'reference'}")
-    assert reference.returncode == 0, reference.stderr[-3000:]
-
+    common, reference_dir = uninterrupted
     model_dir = tmp_path / "killed"
     command = [sys.executable, str(SCRIPT), *common, f"--model_dir={model_dir}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -119,7 +130,10 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
         step = (read_state(model_dir / "checkpoint") or {"step": 0})["step"]
-        if step >= 21 and step % 4:  # a checkpoint in the middle of an epoch (4 steps each)
+        # A checkpoint in the middle of an epoch (4 steps each): with one every 7 steps, 21, 35
+        # or 42 of the 48; each stays the latest until the end of its epoch, its evaluation
+        # included, which leaves the 0.2 s polling time to see it.
+        if step >= 21 and step % 4:
             os.kill(process.pid, signal.SIGKILL)
             break
         time.sleep(0.2)
@@ -128,7 +142,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
     resumed = run(*common, f"--model_dir={model_dir}")  # the same command again
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from the checkpoint" in resumed.stderr
-    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    expected = json.loads((reference_dir / "metrics.json").read_text())
     got = json.loads((model_dir / "metrics.json").read_text())
     assert got["final"] == pytest.approx(expected["final"], abs=1e-6)
     assert [e["loss"] for e in got["epochs"]] == pytest.approx(

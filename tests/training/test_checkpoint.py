@@ -1,5 +1,7 @@
 """Exact resume (kbert/training/checkpoint.py + the batch plan) and the NaN stop."""
 
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 import kbert
 from kbert.preprocessing import pipeline
 from kbert.training.checkpoint import TrainingDiverged, read_state
-from tests.conftest import Crash, tiny_task
+from tests.conftest import Crash, once_per_session, tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very very good and lovely film with the man", "so boring", "not good"] * 3
@@ -34,25 +36,42 @@ def train(checkpoint_dir, crash_at=None):
     return clf, history
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The uninterrupted run, trained once for the session: its step count, weights, epoch
+    losses and the checkpoint directory it left."""
+    def compute(directory):
+        clf, history = train(directory / "checkpoint")
+        np.savez(directory / "weights.npz", *[w.numpy() for w in clf.weights])
+        return dict(iterations=int(clf.optimizer.iterations.numpy()),
+                    loss=history.history["loss"])
+
+    directory, result = once_per_session(tmp_path_factory, "checkpoint-uninterrupted", compute)
+    with np.load(directory / "weights.npz") as saved:
+        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return dict(result, weights=weights, checkpoint_dir=directory / "checkpoint")
+
+
 @pytest.mark.parametrize("crash_at", [5, 6, 8])  # mid-epoch; at a checkpoint step; epoch 2
-def test_a_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one(tmp_path, crash_at):
-    reference, reference_history = train(tmp_path / "uninterrupted")
+def test_a_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one(tmp_path, crash_at,
+                                                                            uninterrupted):
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path / "crashed", crash_at=crash_at)
     # The last checkpoint before the crash (a crash at step 6 comes before its checkpoint).
     assert read_state(tmp_path / "crashed")["step"] == (crash_at - 1) // 2 * 2
     resumed, history = train(tmp_path / "crashed")  # same call again: resumes
-    assert int(resumed.optimizer.iterations.numpy()) == int(reference.optimizer.iterations.numpy())
-    for a, b in zip(resumed.weights, reference.weights):  # same batches, same dropout, same steps
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(resumed.optimizer.iterations.numpy()) == uninterrupted["iterations"]
+    assert len(resumed.weights) == len(uninterrupted["weights"])
+    for a, b in zip(resumed.weights, uninterrupted["weights"]):  # same batches, dropout, steps
+        np.testing.assert_array_equal(a.numpy(), b)
     # Every epoch reported, before and after the crash, with the uninterrupted run's averages
     # (an epoch resumed in the middle continues its running totals).
-    np.testing.assert_allclose(history.history["loss"], reference_history.history["loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], uninterrupted["loss"], rtol=1e-5)
 
 
-def test_a_checkpoint_from_another_run_is_refused(tmp_path):
-    train(tmp_path / "run")
+def test_a_checkpoint_from_another_run_is_refused(tmp_path, uninterrupted):
+    # A copy of the shared run's checkpoint, so that nothing here can change the original.
+    shutil.copytree(uninterrupted["checkpoint_dir"], tmp_path / "run")
     clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
     with pytest.raises(ValueError, match="from another run"):
         clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,

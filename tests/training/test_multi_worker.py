@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import once_per_session
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
@@ -98,11 +100,15 @@ def program(tmp, **args):
     return [sys.executable, "-c", PROGRAM.format(root=str(ROOT)), json.dumps(args)]
 
 
+def worker_folders(path):
+    for i in range(2):
+        (path / f"tmp{i}").mkdir()
+    return path
+
+
 @pytest.fixture
 def tmp(tmp_path):
-    for i in range(2):
-        (tmp_path / f"tmp{i}").mkdir()
-    return tmp_path
+    return worker_folders(tmp_path)
 
 
 def run(tmp, ports, **args):
@@ -110,8 +116,19 @@ def run(tmp, ports, **args):
             for out, _ in finish(start(program(tmp, **args), ports, tmp))]
 
 
-def test_two_workers_train_as_one_process_each_on_half_of_every_batch(tmp):
-    (single,) = run(tmp, [])
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The one-process run, run once for the session: the reference that both the cluster run
+    and the killed-then-resumed cluster run must match. It takes no checkpoints (taking them
+    must not change the training, so the resumed run has to match it all the same)."""
+    def compute(directory):
+        (result,) = run(worker_folders(directory), [])
+        return result
+
+    return once_per_session(tmp_path_factory, "multi_worker-single", compute)[1]
+
+
+def test_two_workers_train_as_one_process_each_on_half_of_every_batch(tmp, single):
     workers = run(tmp, free_ports(2))
     assert single["replicas"] == 1 and [w["replicas"] for w in workers] == [2, 2]
     for worker in workers:  # The same losses and final weights as one process.
@@ -123,9 +140,10 @@ def test_two_workers_train_as_one_process_each_on_half_of_every_batch(tmp):
     assert sorted(first + second) == sorted(single["seen"])
 
 
-def test_a_worker_killed_mid_epoch_and_the_job_restarted_resumes_from_the_checkpoint(tmp):
+def test_a_worker_killed_mid_epoch_and_the_job_restarted_resumes_from_the_checkpoint(tmp,
+                                                                                    single):
     # The uninterrupted run: one process, which two workers match (the test above).
-    (uninterrupted,) = run(tmp, [], checkpoint_dir=str(tmp / "whole"))
+    uninterrupted = single
     ports = free_ports(2)
     # Worker 1 dies at step 5 of 9 (mid-epoch 2; checkpoints every 2 steps and at epoch ends).
     checkpoint_dir = str(tmp / "killed")
