@@ -13,9 +13,10 @@ with metadata), step by step, and the reference its output is checked against.
    int32 [1, L]; the output `logits` is [1, L, labels]. A dynamic-length file takes each window
    at its real length n instead (the inputs resized to [1, n], no padding); windows are still
    cut at the model's own window length, read from the file's `kbert.json`.
-6. A word's label is the argmax of the logits at its first sub-token; its score the softmax
-   maximum.
-7. Repair IOB: an I-X that does not continue an X entity becomes B-X.
+6. A word's label probabilities are the softmax of the logits at its first sub-token; its score
+   their maximum.
+7. Labels: for an IOB label set the most probable valid IOB2 sequence (Viterbi: I-X only after
+   B-X or I-X), otherwise each word's argmax.
 8. Entities are the B-X I-X... runs, from the first word's start character to the last word's end
    (`kbert.tasks.tag_decoding`).
 
@@ -37,7 +38,7 @@ from kbert.export.metadata import LABELS_FILE, SETTINGS_FILE, VOCAB_FILE, packed
 from kbert.export.tflite import padded_inputs, stack_rows
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.words import WordWindows, split_words, word_windows
-from kbert.tasks.tag_decoding import Entity, entity_spans, is_iob, repair_iob, softmax
+from kbert.tasks.tag_decoding import Entity, decode_tags, entity_spans, is_iob, softmax
 
 class OnDeviceTagger:
     """An exported tagger run the way an app runs it (LiteRT CompiledModel, batch 1;
@@ -106,9 +107,9 @@ class OnDeviceTagger:
         return [softmax(s) for s in windows.word_outputs(logits)]
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
-        """Steps 6-7: argmax labels, repaired to valid IOB2 for entity label sets."""
-        tags = [[self.labels[j] for j in s.argmax(-1)] for s in scores]
-        return [repair_iob(t) for t in tags] if self.iob else tags
+        """Step 7: labels from the probabilities; for entity label sets the most probable valid
+        IOB2 sequence (`kbert.tasks.tag_decoding.decode_tags`, what the Keras tagger does)."""
+        return [decode_tags(s, self.labels, self.iob) for s in scores]
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """One label per word of each sentence."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
-from kbert.tasks import exports
+from kbert.tasks import exports, heads
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
 from kbert.training import metrics
@@ -46,7 +46,7 @@ class TextClassifier(Task):
         pooled = pool(backbone, inputs, pooling)
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
         logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
-                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+                                    kernel_initializer=heads.head_initializer())(hidden)
         probabilities = keras.layers.Activation("sigmoid" if multi_label else "softmax",
                                                 dtype="float32", name="probability")(logits)
         super().__init__(inputs=inputs, outputs=probabilities, backbone=backbone,

@@ -12,7 +12,7 @@ from kbert.data.squad import QAExamples
 from kbert.errors import KbertInputError
 from kbert.preprocessing import features
 from kbert.preprocessing.qa import qa_windows
-from kbert.tasks import exports
+from kbert.tasks import exports, heads
 from kbert.tasks.qa_decoding import Answer, decode_answers
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
@@ -62,7 +62,7 @@ class QuestionAnswerer(Task):
         sequence = backbone(inputs)["sequence_output"]
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
         logits = keras.layers.Dense(2, dtype="float32", name="span_logits",
-                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+                                    kernel_initializer=heads.head_initializer())(hidden)
         # Padding can never be a start or an end.
         padding = ops.expand_dims(1.0 - ops.cast(inputs["padding_mask"], "float32"), -1)
         logits = logits - 10000.0 * padding

@@ -7,7 +7,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
-from kbert.tasks import exports
+from kbert.tasks import exports, heads
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
 from kbert.training import metrics
@@ -29,7 +29,7 @@ class TextRegressor(Task):
         pooled = pool(backbone, inputs, pooling)
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
         score = keras.layers.Dense(1, dtype="float32", name="score",
-                                   kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+                                   kernel_initializer=heads.head_initializer())(hidden)
         super().__init__(inputs=inputs, outputs=score, backbone=backbone,
                          preprocessor=preprocessor, **kwargs)
         self.pooling, self.dropout = pooling, dropout

@@ -11,8 +11,8 @@ from kbert.data.conll import TaggedSentences
 from kbert.errors import KbertInputError
 from kbert.preprocessing import features
 from kbert.preprocessing.words import IGNORE, word_windows
-from kbert.tasks import exports
-from kbert.tasks.tag_decoding import entity_spans, is_iob, repair_iob, softmax
+from kbert.tasks import exports, heads
+from kbert.tasks.tag_decoding import decode_tags, entity_spans, is_iob, softmax
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
 
@@ -73,7 +73,7 @@ class TokenClassifier(Task):
         sequence = backbone(inputs)["sequence_output"]
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
         logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
-                                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(hidden)
+                                    kernel_initializer=heads.head_initializer())(hidden)
         super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
                          preprocessor=preprocessor, **kwargs)
         self.labels = labels
@@ -146,16 +146,16 @@ class TokenClassifier(Task):
             self.window_outputs(prepared, batch_size))]
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
-        """One tag per word of each sentence (IOB sequences repaired to valid IOB2); for
-        pre-tokenized arrays, the per-token logits [rows, tokens, labels]."""
+        """One tag per word of each sentence (for IOB labels the most probable valid IOB2
+        sequence, `kbert.tasks.tag_decoding.decode_iob`); for pre-tokenized arrays, the
+        per-token logits [rows, tokens, labels]."""
         if features.is_features(x):
             return Task.predict(self, x, batch_size, **kwargs)
         return self.tags_from_scores(self.predict_scores(x, batch_size))
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
-        """Tags from per-word scores (logits or probabilities) of each sentence."""
-        tags = [[self.labels[j] for j in np.argmax(s, axis=-1)] for s in scores]
-        return [repair_iob(t) for t in tags] if self.iob else tags
+        """Tags from per-word probabilities of each sentence (`decode_tags`)."""
+        return [decode_tags(s, self.labels, self.iob) for s in scores]
 
     def entities(self, x, batch_size: int = 32) -> list[list]:
         """Entity spans of each sentence (type, text, character offsets into the words joined

@@ -22,7 +22,8 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 
 `--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
-`{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only). Every task adds a reader, a kbert worker
+`{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
+(the heads' initializer before issue 22). Every task adds a reader, a kbert worker
 and a reference worker to TASKS; the first are the tagging tasks (NER, POS).
 """
 
@@ -46,6 +47,7 @@ from typing import Callable
 import numpy as np
 
 CONLL = "../shared/data/conll2003"
+GLUE = "../shared/data/glue"
 
 
 # ------------------------------------------------------------------------------------- data
@@ -109,6 +111,44 @@ def to_iob2(tags: list[str]) -> list[str]:
     return out
 
 
+def read_tsv(path: str, text: str, label: str, pair: str | None = None,
+             count: int | None = None):
+    """(texts, pairs or None, labels as strings) of a GLUE TSV, the first `count`: quoting off
+    (GLUE holds bare quote characters) and a UTF-8 byte-order mark skipped, as kbert's
+    `read_table` reads it. A plain reader, for the reference worker."""
+    import csv
+
+    texts, pairs, labels = [], [], []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for row in rows:
+            texts.append(row[text])
+            if pair:
+                pairs.append(row[pair])
+            labels.append(row[label])
+            if count and len(texts) == count:
+                break
+    return texts, (pairs if pair else None), labels
+
+
+def sequence_report(true, predicted, regression: bool) -> dict:
+    """Accuracy and F1 (binary: of the second label; macro otherwise) in percent, or Pearson
+    and Spearman correlations x 100 for regression: the same call on both sides."""
+    if regression:
+        from scipy import stats
+
+        true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+        return {"pearson": 100 * float(stats.pearsonr(true, predicted)[0]),
+                "spearman": 100 * float(stats.spearmanr(true, predicted)[0])}
+    from sklearn.metrics import f1_score
+
+    labels = sorted(set(true))
+    average = "binary" if len(labels) == 2 else "macro"
+    return {"accuracy": 100 * float(np.mean([a == b for a, b in zip(true, predicted)])),
+            "f1": 100 * float(f1_score(true, predicted, average=average, pos_label=labels[-1]
+                                       if average == "binary" else 1))}
+
+
 # ------------------------------------------------------------------------------------- tasks
 def tagging_data(args: dict):
     train = read_conll(args["train_file"], args["tag_column"], args["train_examples"])
@@ -116,16 +156,59 @@ def tagging_data(args: dict):
     return train, test
 
 
-def kbert_tagging(args: dict) -> dict:
+def kbert_start(args: dict):
+    """(keras, tf, kbert, options) for a kbert worker: threads and seed set."""
     import keras
     import tensorflow as tf
 
     import kbert
-    from kbert.training import optimizer as kbert_optimizer
 
     options = args.get("kbert_options") or {}
     tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
     keras.utils.set_random_seed(args["seed"])
+    if "head_initializer" in options:
+        kbert.tasks.heads.set_head_initializer(options["head_initializer"])
+    return keras, tf, kbert, options
+
+
+def kbert_compile(model, args: dict, options: dict) -> None:
+    """`compile(learning_rate=...)`, kbert's recipe; or, for an ablation of the optimizer step,
+    the same recipe with one thing changed."""
+    import keras
+
+    from kbert.training import optimizer as kbert_optimizer
+
+    if options.get("optimizer") != "keras" and "epsilon" not in options:
+        model.compile(learning_rate=args["learning_rate"])
+        return
+    optimizer = kbert_optimizer.bert_adamw(args["learning_rate"], warmup_ratio=0.1, replan=True)
+    config = optimizer.get_config()
+    # "keras" is the optimizer before issue 22: Keras's AdamW with epsilon 1e-6.
+    config["epsilon"] = options.get(
+        "epsilon", 1e-6 if options.get("optimizer") == "keras" else config["epsilon"])
+    cls = keras.optimizers.AdamW if options.get("optimizer") == "keras" else type(optimizer)
+    optimizer = cls.from_config(config)
+    optimizer.exclude_from_weight_decay(var_names=kbert_optimizer.NO_DECAY)
+    model.compile(optimizer=optimizer)
+
+
+def kbert_fit(model, train, args: dict, options: dict) -> dict:
+    start = time.perf_counter()
+    history = model.fit(train, epochs=args["epochs"], batch_size=args["batch_size"],
+                        seed=args["seed"], group_by_length=options.get("group_by_length", True),
+                        verbose=0)
+    return {"seconds": time.perf_counter() - start,
+            "steps": int(model.optimizer.iterations.numpy()),
+            "epoch_loss": history.history["loss"]}
+
+
+def kbert_head_options(options: dict) -> dict:
+    """Task settings an ablation changes: the head's dropout."""
+    return {k: options[k] for k in ("dropout",) if k in options}
+
+
+def kbert_tagging(args: dict) -> dict:
+    keras, tf, kbert, options = kbert_start(args)
     train = kbert.data.read_conll(args["train_file"], tag_column=args["tag_column"]).take(
         args["train_examples"] or 10**9)
     test = kbert.data.read_conll(args["eval_file"], tag_column=args["tag_column"])
@@ -134,26 +217,9 @@ def kbert_tagging(args: dict) -> dict:
     labels = sorted({t for s in train.tags for t in s} | {t for s in test.tags for t in s})
     model = kbert.TokenClassifier.from_preset(
         args["preset"], labels=labels, sequence_length=args["sequence_length"],
-        **({"dropout": options["dropout"]} if "dropout" in options else {}))
-    if options.get("optimizer") == "keras" or "epsilon" in options:
-        # Ablations of the optimizer step: the same recipe, one thing changed.
-        optimizer = kbert_optimizer.bert_adamw(args["learning_rate"], warmup_ratio=0.1,
-                                               replan=True)
-        config = optimizer.get_config()
-        # "keras" is the optimizer before issue 22: Keras's AdamW with epsilon 1e-6.
-        config["epsilon"] = options.get(
-            "epsilon", 1e-6 if options.get("optimizer") == "keras" else config["epsilon"])
-        cls = keras.optimizers.AdamW if options.get("optimizer") == "keras" else type(optimizer)
-        optimizer = cls.from_config(config)
-        optimizer.exclude_from_weight_decay(var_names=kbert_optimizer.NO_DECAY)
-        model.compile(optimizer=optimizer)
-    else:
-        model.compile(learning_rate=args["learning_rate"])
-    start = time.perf_counter()
-    history = model.fit(train, epochs=args["epochs"], batch_size=args["batch_size"],
-                        seed=args["seed"], group_by_length=options.get("group_by_length", True),
-                        verbose=0)
-    seconds = time.perf_counter() - start
+        **kbert_head_options(options))
+    kbert_compile(model, args, options)
+    run = kbert_fit(model, train, args, options)
     scores = model.predict_scores(test)
     if args.get("scores_dir"):  # Per-word probabilities, to study decoding offline.
         np.savez_compressed(os.path.join(args["scores_dir"], f"kbert_seed{args['seed']}.npz"),
@@ -161,12 +227,78 @@ def kbert_tagging(args: dict) -> dict:
     raw = [[labels[j] for j in s.argmax(-1)] for s in scores]
     iob = model.iob
     report = tag_report(test.tags, model.tags_from_scores(scores), iob)  # What predict gives.
-    if iob:
+    if iob:  # The same probabilities decoded the other ways: the raw argmax, and it repaired.
         report["f1_unrepaired"] = tag_report(test.tags, raw, True)["f1"]
+        report["f1_repaired"] = tag_report(test.tags, [to_iob2(t) for t in raw], True)["f1"]
     return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
-            "seconds": seconds, "steps": int(model.optimizer.iterations.numpy()),
-            "epoch_loss": history.history["loss"], **report,
+            **run, **report,
             "data": data_fingerprint(train.words, train.tags, test.words, test.tags)}
+
+
+def kbert_sequence(args: dict) -> dict:
+    """Single-text or pair classification, or regression, through kbert's public API."""
+    keras, tf, kbert, options = kbert_start(args)
+    read = dict(text_column=args["text"], label_column=args["label"],
+                text_pair_column=args.get("pair"))
+    train = kbert.data.read_table(args["train_file"], **read,
+                                  max_rows=args["train_examples"] or None)
+    test = kbert.data.read_table(args["eval_file"], **read,
+                                 max_rows=args["eval_examples"] or None)
+    regression = args["regression"]
+    if regression:
+        model = kbert.TextRegressor.from_preset(
+            args["preset"], sequence_length=args["sequence_length"], **kbert_head_options(options))
+    else:
+        labels = sorted(set(map(str, train.labels)) | set(map(str, test.labels)))
+        model = kbert.TextClassifier.from_preset(
+            args["preset"], labels=labels, sequence_length=args["sequence_length"],
+            **kbert_head_options(options))
+    kbert_compile(model, args, options)
+    run = kbert_fit(model, train, args, options)
+    predicted = (model.predict(test) if regression else model.predict_labels(test))
+    true = [float(v) for v in test.labels] if regression else [str(v) for v in test.labels]
+    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
+            **run, **sequence_report(true, list(predicted), regression),
+            "data": data_fingerprint(list(train.texts), list(train.text_pairs or []),
+                                     [str(v) for v in train.labels], list(test.texts))}
+
+
+def reference_model_and_loop(args: dict, model, steps_per_epoch: int, batch_of):
+    """Trains a transformers model the way a transformers user does (what `Trainer` does,
+    without its logging): AdamW with weight decay 0.01 except on biases and LayerNorm, 10%
+    linear warm-up (ceil, as `Trainer` rounds `warmup_ratio`) then linear decay to 0, global
+    clipnorm 1.0, batches of rows in a random order fixed by the seed. `batch_of(rows)` gives
+    the model's keyword inputs with `labels`. Returns (seconds, mean loss of each epoch)."""
+    import torch
+    import transformers
+
+    steps = steps_per_epoch * args["epochs"]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in model.named_parameters()
+             if not (n.endswith("bias") or "LayerNorm" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args["learning_rate"], eps=args["epsilon"])
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, math.ceil(0.1 * steps), steps)
+    rng = np.random.default_rng(args["seed"])
+    batch, count = args["batch_size"], args["train_rows"]
+    model.train()
+    start, epoch_loss = time.perf_counter(), []
+    for _ in range(args["epochs"]):
+        order, total = rng.permutation(count), 0.0
+        for step in range(steps_per_epoch):
+            rows = order[step * batch:(step + 1) * batch]
+            loss = model(**batch_of(rows)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            total += float(loss.detach()) * len(rows)
+        epoch_loss.append(total / count)
+    model.eval()
+    return time.perf_counter() - start, epoch_loss
 
 
 def reference_tagging(args: dict) -> dict:
@@ -197,35 +329,13 @@ def reference_tagging(args: dict) -> dict:
                 previous = word
         return enc, targets
 
-    batch = args["batch_size"]
-    steps_per_epoch = math.ceil(len(words) / batch)
-    steps = steps_per_epoch * args["epochs"]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.named_parameters()
-             if not (n.endswith("bias") or "LayerNorm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args["learning_rate"], eps=args["epsilon"])
-    schedule = transformers.get_linear_schedule_with_warmup(
-        optimizer, math.ceil(0.1 * steps), steps)  # Trainer's rounding of warmup_ratio.
-    rng = np.random.default_rng(args["seed"])
-    model.train()
-    start, epoch_loss = time.perf_counter(), []
-    for _ in range(args["epochs"]):
-        order, total = rng.permutation(len(words)), 0.0
-        for step in range(steps_per_epoch):
-            rows = order[step * batch:(step + 1) * batch]
-            enc, targets = encode([words[i] for i in rows], [tags[i] for i in rows])
-            loss = model(**enc, labels=targets).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            total += float(loss) * len(rows)
-        epoch_loss.append(total / len(words))
-    seconds = time.perf_counter() - start
-    model.eval()
+    def batch_of(rows):
+        enc, targets = encode([words[i] for i in rows], [tags[i] for i in rows])
+        return {**enc, "labels": targets}
+
+    steps_per_epoch = math.ceil(len(words) / args["batch_size"])
+    seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(words)}, model,
+                                                   steps_per_epoch, batch_of)
     predicted, cut = [], 0
     with torch.inference_mode():
         for i in range(0, len(test_words), 64):
@@ -245,9 +355,53 @@ def reference_tagging(args: dict) -> dict:
     if iob:
         report["f1_repaired"] = tag_report(test_tags, [to_iob2(t) for t in predicted], True)["f1"]
     return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
-            "seconds": seconds, "steps": steps, "epoch_loss": epoch_loss, **report,
-            "truncated_eval_sentences": cut,
+            "seconds": seconds, "steps": steps_per_epoch * args["epochs"],
+            "epoch_loss": epoch_loss, **report, "truncated_eval_sentences": cut,
             "data": data_fingerprint(words, tags, test_words, test_tags)}
+
+
+def reference_sequence(args: dict) -> dict:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args["threads"])
+    torch.manual_seed(args["seed"])
+    columns = (args["text"], args["label"], args.get("pair"))
+    texts, pairs, labels = read_tsv(args["train_file"], *columns, args["train_examples"])
+    test_texts, test_pairs, test_labels = read_tsv(args["eval_file"], *columns,
+                                                   args["eval_examples"])
+    regression = args["regression"]
+    names = [] if regression else sorted(set(labels) | set(test_labels))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args["checkpoint"])
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        args["checkpoint"], num_labels=1 if regression else len(names),
+        problem_type="regression" if regression else "single_label_classification")
+
+    def encode(rows, text, pair):
+        return tokenizer([text[i] for i in rows], [pair[i] for i in rows] if pair else None,
+                         truncation=True, max_length=args["sequence_length"], padding=True,
+                         return_tensors="pt")
+
+    def batch_of(rows):
+        targets = (torch.tensor([float(labels[i]) for i in rows]) if regression else
+                   torch.tensor([names.index(labels[i]) for i in rows]))
+        return {**encode(rows, texts, pairs), "labels": targets}
+
+    steps_per_epoch = math.ceil(len(texts) / args["batch_size"])
+    seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(texts)}, model,
+                                                   steps_per_epoch, batch_of)
+    outputs = []
+    with torch.inference_mode():
+        for i in range(0, len(test_texts), 64):
+            rows = range(i, min(i + 64, len(test_texts)))
+            outputs.append(model(**encode(rows, test_texts, test_pairs)).logits.numpy())
+    outputs = np.concatenate(outputs)
+    predicted = (outputs[:, 0].tolist() if regression else [names[j] for j in outputs.argmax(-1)])
+    true = [float(v) for v in test_labels] if regression else test_labels
+    return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
+            "seconds": seconds, "steps": steps_per_epoch * args["epochs"],
+            "epoch_loss": epoch_loss, **sequence_report(true, predicted, regression),
+            "data": data_fingerprint(texts, pairs or [], labels, test_texts)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,10 +417,27 @@ class ParityTask:
 TAGGING = dict(train_file=f"{CONLL}/train.txt", eval_file=f"{CONLL}/valid.txt",
                train_examples=3000, eval_examples=None, epochs=2, learning_rate=8e-5,
                sequence_length=128)
+SEQUENCE = dict(eval_examples=None, epochs=2, learning_rate=5e-5, sequence_length=128,
+                regression=False)
 TASKS = {
     "ner": ParityTask(kbert_tagging, reference_tagging, {**TAGGING, "tag_column": -1}, "f1"),
     "pos": ParityTask(kbert_tagging, reference_tagging, {**TAGGING, "tag_column": 1},
                       "accuracy"),
+    # Single sentences: SST-2, the first 4,000 training rows, 1 epoch, scored on its dev set.
+    "sst2": ParityTask(kbert_sequence, reference_sequence, {
+        **SEQUENCE, "train_file": f"{GLUE}/SST-2/train.tsv", "eval_file": f"{GLUE}/SST-2/dev.tsv",
+        "text": "sentence", "label": "label", "train_examples": 4000, "epochs": 1,
+        "sequence_length": 64}, "accuracy"),
+    # Pairs: MRPC (paraphrase), all 3,668 training pairs, 3 epochs.
+    "mrpc": ParityTask(kbert_sequence, reference_sequence, {
+        **SEQUENCE, "train_file": f"{GLUE}/MRPC/train.tsv", "eval_file": f"{GLUE}/MRPC/dev.tsv",
+        "text": "#1 String", "pair": "#2 String", "label": "Quality", "train_examples": None,
+        "epochs": 3}, "accuracy"),
+    # Regression: STS-B similarity 0-5, all 5,749 training pairs, 3 epochs, Pearson x 100.
+    "stsb": ParityTask(kbert_sequence, reference_sequence, {
+        **SEQUENCE, "train_file": f"{GLUE}/STS-B/train.tsv", "eval_file": f"{GLUE}/STS-B/dev.tsv",
+        "text": "sentence1", "pair": "sentence2", "label": "score", "train_examples": None,
+        "epochs": 3, "regression": True}, "pearson"),
 }
 
 
