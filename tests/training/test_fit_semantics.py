@@ -15,7 +15,7 @@ import kbert
 from kbert.preprocessing import pipeline
 from kbert.training import checkpoint
 from kbert.training.checkpoint import read_state
-from tests.conftest import Crash, tiny_task
+from tests.conftest import Crash, once_per_session, tiny_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very good and lovely film", "so boring", "not good"]
@@ -199,11 +199,14 @@ def run(directory, *, texts=TEXTS, compile_args=None, crash_at=None, **options):
 
 @pytest.fixture(scope="module")
 def crashed_run(tmp_path_factory):
-    """The checkpoint of a run killed at step 3 (its last checkpoint: step 2)."""
-    directory = tmp_path_factory.mktemp("crashed")
-    with pytest.raises(KeyboardInterrupt):
-        run(directory, crash_at=3)
-    return directory
+    """The checkpoint of a run killed at step 3 (its last checkpoint: step 2), made once for the
+    session (the tests below copy it)."""
+    def compute(directory):
+        with pytest.raises(KeyboardInterrupt):
+            run(directory, crash_at=3)
+        return None
+
+    return once_per_session(tmp_path_factory, "fit_semantics-crashed", compute)[0]
 
 
 @pytest.mark.parametrize("change, named", [
