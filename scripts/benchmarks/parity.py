@@ -23,8 +23,9 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
-(the heads' initializer before issue 22). Every task adds a reader, a kbert worker
-and a reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC) and regression (STS-B).
+(the heads' initializer before issue 22). Every task adds a reader, a kbert worker and a
+reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC) and
+regression (STS-B).
 """
 
 from __future__ import annotations
