@@ -4,6 +4,7 @@ checkpoint directory and the same recipe, one task at a time; both scores as JSO
   python scripts/benchmarks/parity.py --task=ner --seeds=0,1 \
       --reference_python=/work/refenv/bin/python --output=runs/parity_ner.json
   python scripts/benchmarks/parity.py --task=pos --seeds=0                  # CoNLL POS tags
+  python scripts/benchmarks/parity.py --task=squad_v2 --seeds=0             # SQuAD v2.0
 
 Each side runs in its own process (`python -m benchmarks.parity worker kbert|reference
 '<json>'` prints one JSON line), so TensorFlow's and PyTorch's thread pools never share one,
@@ -24,8 +25,10 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
 (the heads' initializer before issue 22). Every task adds a reader, a kbert worker and a
-reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC) and
-regression (STS-B).
+reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC),
+regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0 `squad_v2`). QA workers return
+their answers and null-score differences, and the driver scores both sides with the same
+official SQuAD evaluation (tf-models-official's, through kbert).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import numpy as np
 
 CONLL = "../shared/data/conll2003"
 GLUE = "../shared/data/glue"
+SQUAD = "../shared/data"
 
 
 # ------------------------------------------------------------------------------------- data
@@ -148,6 +152,52 @@ def sequence_report(true, predicted, regression: bool) -> dict:
     return {"accuracy": 100 * float(np.mean([a == b for a, b in zip(true, predicted)])),
             "f1": 100 * float(f1_score(true, predicted, average=average, pos_label=labels[-1]
                                        if average == "binary" else 1))}
+
+
+def read_squad_json(path: str) -> list[dict]:
+    """Every question of an official SQuAD v1.1/v2.0 JSON file in file order, as {"id",
+    "question", "context", "answers", "title"} ("answers" empty when unanswerable). A plain
+    reader, for the reference worker and the driver; the kbert worker reads with
+    `kbert.data.read_squad`, and the data fingerprints compare the two."""
+    with open(path, encoding="utf-8") as handle:
+        articles = json.load(handle)["data"]
+    return [{"id": qa["id"], "question": qa["question"], "context": paragraph["context"],
+             "answers": [] if qa.get("is_impossible") else qa["answers"],
+             "title": article["title"]}
+            for article in articles for paragraph in article["paragraphs"]
+            for qa in paragraph["qas"]]
+
+
+def squad_split(titles: list[str], train_count: int, eval_count: int | None):
+    """(training indices, evaluation indices): the first `train_count` questions in file
+    order, and the first `eval_count` questions of articles none of which trained (the rest
+    of the article the training cut ends in is left out: SQuAD is split by article)."""
+    train = list(range(min(train_count, len(titles))))
+    seen = {titles[i] for i in train}
+    rest = [i for i, title in enumerate(titles) if title not in seen]
+    return train, rest[:eval_count] if eval_count else rest
+
+
+def squad_scores(args: dict, result: dict) -> dict:
+    """Official SQuAD scores of a side's predictions (the driver scores both sides with the
+    same code: kbert's `metrics.squad_report`, the evaluation shipped in tf-models-official).
+    v2.0 adds the scores at the best null threshold on these questions (`best_f1`), which is
+    how kbert's `fit_null_threshold` and the official script both choose it."""
+    from kbert.training import metrics
+
+    records = read_squad_json(args["squad_file"])
+    _, evaluation = squad_split([r["title"] for r in records], args["train_examples"],
+                                args["eval_examples"])
+    dataset = [{"title": r["title"], "paragraphs": [{"context": r["context"], "qas": [
+        {"id": r["id"], "question": r["question"], "answers": r["answers"]}]}]}
+        for r in (records[i] for i in evaluation)]
+    predictions, differences = result.pop("predictions"), result.pop("null_score_diffs")
+    if not args["version_2"]:
+        return metrics.squad_report(dataset, predictions)
+    at_zero = {q: ("" if differences[q] > 0.0 else text) for q, text in predictions.items()}
+    best_f1, threshold = metrics.best_null_threshold(dataset, predictions, differences)
+    return {**metrics.squad_report(dataset, at_zero, version_2=True), "best_f1": best_f1,
+            "best_f1_thresh": threshold}
 
 
 # ------------------------------------------------------------------------------------- tasks
@@ -262,6 +312,28 @@ def kbert_sequence(args: dict) -> dict:
             **run, **sequence_report(true, list(predicted), regression),
             "data": data_fingerprint(list(train.texts), list(train.text_pairs or []),
                                      [str(v) for v in train.labels], list(test.texts))}
+
+
+def kbert_qa(args: dict) -> dict:
+    """SQuAD v1.1/v2.0 through kbert's public API: `QuestionAnswerer.from_preset` with the
+    recipe's window length and stride, `fit`, then `best_spans` (each question's best span and
+    its null-score difference, which the driver scores)."""
+    keras, tf, kbert, options = kbert_start(args)
+    examples = kbert.data.read_squad(args["squad_file"])
+    train_rows, eval_rows = squad_split(examples.titles, args["train_examples"],
+                                        args["eval_examples"])
+    train, test = examples.select(train_rows), examples.select(eval_rows)
+    model = kbert.QuestionAnswerer.from_preset(
+        args["preset"], sequence_length=args["sequence_length"], doc_stride=args["doc_stride"],
+        version_2_with_negative=args["version_2"], **kbert_head_options(options))
+    kbert_compile(model, args, options)
+    run = kbert_fit(model, train, args, options)
+    _, spans = model.best_spans(test)
+    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
+            **run, "windows": len(model.prepare(train).windows.example),
+            "predictions": {q: s.text for q, s in zip(test.ids, spans)},
+            "null_score_diffs": {q: float(s.null_score_diff) for q, s in zip(test.ids, spans)},
+            "data": data_fingerprint(train.ids, train.questions, test.ids)}
 
 
 def reference_model_and_loop(args: dict, model, steps_per_epoch: int, batch_of):
@@ -405,6 +477,90 @@ def reference_sequence(args: dict) -> dict:
             "data": data_fingerprint(texts, pairs or [], labels, test_texts)}
 
 
+def reference_qa(args: dict) -> dict:
+    """SQuAD the way transformers' `run_qa.py` example does it: windows by the fast tokenizer's
+    overflowing tokens (`truncation="only_second"`, offsets mapped back to characters), a window
+    without the whole answer labelled [CLS], and its `postprocess_qa_predictions`: the 20 best
+    starts x 20 best ends of every window, spans of at most 30 tokens inside the context, the
+    null score the lowest [CLS] score over the windows. transformers' `stride` is the overlap
+    between windows; it is set per question so that windows start `doc_stride` tokens apart,
+    kbert's (and Google BERT's) meaning of the stride, so both sides see the same windows."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(args["threads"])
+    torch.manual_seed(args["seed"])
+    records = read_squad_json(args["squad_file"])
+    train_rows, eval_rows = squad_split([r["title"] for r in records], args["train_examples"],
+                                        args["eval_examples"])
+    train, test = [records[i] for i in train_rows], [records[i] for i in eval_rows]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args["checkpoint"])
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(args["checkpoint"])
+    length, n_best, longest = args["sequence_length"], 20, 30
+
+    def windows(record):
+        question = record["question"].lstrip()
+        room = length - 3 - len(tokenizer(question, add_special_tokens=False)["input_ids"])
+        enc = tokenizer(question, record["context"], truncation="only_second",
+                        max_length=length, stride=max(0, room - args["doc_stride"]),
+                        return_overflowing_tokens=True, return_offsets_mapping=True)
+        out = []
+        for w in range(len(enc["input_ids"])):
+            sequence_ids = enc.sequence_ids(w)
+            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][w],
+                                                             sequence_ids)]
+            start = end = 0  # [CLS]: unanswerable, or the answer is not all in this window.
+            if record["answers"]:
+                first = record["answers"][0]
+                begin, finish = first["answer_start"], first["answer_start"] + len(first["text"])
+                inside = [i for i, o in enumerate(offsets) if o is not None]
+                if offsets[inside[0]][0] <= begin and offsets[inside[-1]][1] >= finish:
+                    start = next(i for i in inside if offsets[i][1] > begin)
+                    end = max(i for i in inside if offsets[i][0] < finish)
+            out.append({"input_ids": enc["input_ids"][w],
+                        "token_type_ids": enc["token_type_ids"][w], "offsets": offsets,
+                        "start": start, "end": end})
+        return out
+
+    features = [f for record in train for f in windows(record)]
+
+    def batch_of(rows):
+        padded = tokenizer.pad([{k: features[i][k] for k in ("input_ids", "token_type_ids")}
+                                for i in rows], return_tensors="pt")
+        return {**padded, "start_positions": torch.tensor([features[i]["start"] for i in rows]),
+                "end_positions": torch.tensor([features[i]["end"] for i in rows])}
+
+    steps_per_epoch = math.ceil(len(features) / args["batch_size"])
+    seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(features)}, model,
+                                                   steps_per_epoch, batch_of)
+    predictions, differences = {}, {}
+    with torch.inference_mode():
+        for record in test:
+            spans, null = [], None
+            parts = windows(record)
+            padded = tokenizer.pad([{k: f[k] for k in ("input_ids", "token_type_ids")}
+                                    for f in parts], return_tensors="pt")
+            logits = model(**padded)
+            for f, starts, ends in zip(parts, logits.start_logits.numpy(),
+                                       logits.end_logits.numpy()):
+                null = min(null if null is not None else np.inf, starts[0] + ends[0])
+                offsets = f["offsets"] + [None] * (len(starts) - len(f["offsets"]))
+                for s in np.argsort(starts)[::-1][:n_best]:
+                    for e in np.argsort(ends)[::-1][:n_best]:
+                        if offsets[s] is None or offsets[e] is None or not 0 <= e - s < longest:
+                            continue
+                        spans.append((starts[s] + ends[e], offsets[s][0], offsets[e][1]))
+            best = max(spans) if spans else (-np.inf, 0, 0)
+            predictions[record["id"]] = record["context"][best[1]:best[2]]
+            differences[record["id"]] = float(null - best[0]) if spans else 1e9
+    return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
+            "seconds": seconds, "steps": steps_per_epoch * args["epochs"],
+            "epoch_loss": epoch_loss, "windows": len(features), "predictions": predictions,
+            "null_score_diffs": differences,
+            "data": data_fingerprint([r["id"] for r in train], [r["question"] for r in train],
+                                     [r["id"] for r in test])}
+
+
 @dataclasses.dataclass(frozen=True)
 class ParityTask:
     """One task of the harness: its workers, its default data and recipe, and its score."""
@@ -413,11 +569,16 @@ class ParityTask:
     reference: Callable[[dict], dict]
     defaults: dict
     metric: str
+    # Scores a side's result in the driver (both sides by the same code), when the workers
+    # return predictions rather than scores.
+    score: Callable[[dict, dict], dict] | None = None
 
 
 TAGGING = dict(train_file=f"{CONLL}/train.txt", eval_file=f"{CONLL}/valid.txt",
                train_examples=3000, eval_examples=None, epochs=2, learning_rate=8e-5,
                sequence_length=128)
+QA = dict(train_examples=3000, eval_examples=1000, epochs=2, learning_rate=8e-5,
+          sequence_length=256, doc_stride=96, version_2=False)
 SEQUENCE = dict(eval_examples=None, epochs=2, learning_rate=5e-5, sequence_length=128,
                 regression=False)
 TASKS = {
@@ -439,6 +600,15 @@ TASKS = {
         **SEQUENCE, "train_file": f"{GLUE}/STS-B/train.tsv", "eval_file": f"{GLUE}/STS-B/dev.tsv",
         "text": "sentence1", "pair": "sentence2", "label": "score", "train_examples": None,
         "epochs": 3, "regression": True}, "pearson"),
+    # SQuAD v1.1: the first 3,000 questions of part a, 2 epochs, lr 8e-5, windows of 256
+    # tokens starting 96 apart; scored on the first 1,000 questions of the articles after.
+    "squad": ParityTask(kbert_qa, reference_qa, {
+        **QA, "squad_file": f"{SQUAD}/squad_v1.1/dev-v1.1-part-a.json"}, "f1", squad_scores),
+    # SQuAD v2.0 (a third of the questions unanswerable), the same recipe from the pretrained
+    # checkpoint; scored at the best null threshold on the evaluation questions (both sides).
+    "squad_v2": ParityTask(kbert_qa, reference_qa, {
+        **QA, "squad_file": f"{SQUAD}/squad_v2.0/dev-v2.0-part-a.json", "version_2": True},
+        "best_f1", squad_scores),
 }
 
 
@@ -480,6 +650,8 @@ def main(argv):
             "threads": FLAGS.threads or os.cpu_count(),
             "kbert_options": json.loads(FLAGS.kbert_options or "{}"),
             "scores_dir": FLAGS.scores_dir}
+    if FLAGS.train_file and "squad_file" in args:  # QA: one file, split by article.
+        args["squad_file"] = FLAGS.train_file
     for name in ("train_file", "eval_file", "train_examples", "eval_examples", "epochs",
                  "learning_rate", "sequence_length"):
         if getattr(FLAGS, name) is not None:
@@ -490,6 +662,8 @@ def main(argv):
         run = {"seed": seed}
         for side in FLAGS.sides:
             run[side] = run_worker(pythons[side], side, {**args, "seed": seed})
+            if task.score and "predictions" in run[side]:
+                run[side].update(task.score(args, run[side]))
             print(json.dumps({"seed": seed, "side": side, **run[side]}), flush=True)
         if all("data" in run.get(side, {}) for side in ("kbert", "reference")) and (
                 run["kbert"]["data"] != run["reference"]["data"]):
