@@ -24,7 +24,8 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
-(the heads' initializer before issue 22). Every task adds a reader, a kbert worker and a
+(the heads' initializer before issue 22), `{"pooling": "pooled"}` (sequence tasks: [CLS]
+through BERT's pooler as transformers does, instead of kbert's mean pooling). Every task adds a reader, a kbert worker and a
 reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC),
 regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0 `squad_v2`). QA workers return
 their answers and null-score differences, and the driver scores both sides with the same
@@ -254,8 +255,9 @@ def kbert_fit(model, train, args: dict, options: dict) -> dict:
 
 
 def kbert_head_options(options: dict) -> dict:
-    """Task settings an ablation changes: the head's dropout."""
-    return {k: options[k] for k in ("dropout",) if k in options}
+    """Task settings an ablation changes: the head's dropout, and a classifier's pooling
+    ("pooled": [CLS] through BERT's pooler, what transformers' sequence classifier reads)."""
+    return {k: options[k] for k in ("dropout", "pooling") if k in options}
 
 
 def kbert_tagging(args: dict) -> dict:
