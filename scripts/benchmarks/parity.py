@@ -25,11 +25,12 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
 (the heads' initializer before issue 22), `{"pooling": "pooled"}` (sequence tasks: [CLS]
-through BERT's pooler as transformers does, instead of kbert's mean pooling). Every task adds a reader, a kbert worker and a
-reference worker to TASKS: tagging (NER, POS), single texts (SST-2), pairs (MRPC),
-regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0 `squad_v2`). QA workers return
-their answers and null-score differences, and the driver scores both sides with the same
-official SQuAD evaluation (tf-models-official's, through kbert).
+through BERT's pooler as transformers does, instead of kbert's mean pooling). Every task adds
+a reader, a kbert worker and a reference worker to TASKS: tagging (NER, POS), single texts
+(SST-2), pairs (MRPC), regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0
+`squad_v2`). QA workers return their answers and null-score differences, and the driver
+scores both sides with the same official SQuAD evaluation (tf-models-official's, through
+kbert).
 """
 
 from __future__ import annotations
