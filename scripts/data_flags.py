@@ -80,6 +80,8 @@ def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
                        "at --learning_rate). Default: one rate for all.")
     flags.register_validator("layer_decay", lambda v: v is None or 0.0 < v <= 1.0,
                              "--layer_decay must be in (0, 1].")
+    flags.DEFINE_bool("lazy_embeddings", False, "Update the word-embedding table only in each "
+                      "batch's rows (a faster CPU step; BENCHMARKS.md).")
     flags.DEFINE_integer("seed", 42, "Random seed.")
     flags.DEFINE_bool("mixed_precision", False, "Run the encoder in bfloat16.")
     flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints of the full training "
@@ -93,7 +95,7 @@ def define_training_flags(*, sequence_length: int = 128, epochs: int = 3,
 def compile_recipe() -> dict:
     """The optimizer flags as keyword arguments of `model.compile`."""
     return dict(learning_rate=FLAGS.learning_rate, warmup_ratio=FLAGS.warmup_ratio,
-                layer_decay=FLAGS.layer_decay)
+                layer_decay=FLAGS.layer_decay, lazy_embeddings=FLAGS.lazy_embeddings)
 
 
 def set_up_training(model) -> None:

@@ -292,7 +292,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
                 learning_rate: float | None = None, warmup_ratio: float = 0.1,
                 weight_decay: float = 0.01, clipnorm: float | None = 1.0,
                 layer_decay: float | None = None, total_steps: int | None = None,
-                jit_compile="auto", **kwargs):
+                lazy_embeddings: bool = False, jit_compile="auto", **kwargs):
         """With no arguments: BERT's recipe. AdamW at peak `learning_rate` 5e-5 (weight decay
         0.01, not on LayerNorm or biases), linear warmup over `warmup_ratio` of the steps then
         linear decay to zero, global gradient-norm clipping at 1.0. Every `fit` plans the schedule over that call's steps,
@@ -311,6 +311,11 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         times the factor (the head keeps `learning_rate`; see
         `kbert.training.optimizer.layer_decay_multipliers`).
 
+        `lazy_embeddings=True` (TensorFlow backend) updates the word-embedding table only in
+        the rows each batch looks up, instead of all 30k rows' moments and weights at every
+        step (`kbert.training.optimizer.AdamW`): a faster CPU step; BENCHMARKS.md and
+        RESULTS.md give its speed and accuracy.
+
         Example:
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
         >>> model.compile(learning_rate=1e-4, layer_decay=0.8)
@@ -322,7 +327,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
                            else layer_decay_multipliers(self.backbone, layer_decay))
             optimizer = bert_adamw(learning_rate, total_steps=total_steps,
                                    warmup_ratio=warmup_ratio, weight_decay=weight_decay,
-                                   clipnorm=clipnorm, lr_multipliers=multipliers, replan=True)
+                                   clipnorm=clipnorm, lr_multipliers=multipliers, replan=True,
+                                   lazy_sparse=lazy_embeddings)
         super().compile(optimizer=optimizer,
                         loss=self._default_loss() if loss == "auto" else loss,
                         metrics=self._default_metrics() if metrics == "auto" else metrics,

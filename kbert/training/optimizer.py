@@ -127,6 +127,15 @@ def summed_over_replicas(grads: list) -> list:
     return [None if g is None else next(summed) for g in grads]
 
 
+def is_sparse(gradient) -> bool:
+    """Whether `gradient` is TensorFlow's sparse gradient of a lookup (`tf.IndexedSlices`)."""
+    if gradient is None or keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return isinstance(gradient, tf.IndexedSlices)
+
+
 @keras.saving.register_keras_serializable(package="kbert")
 class AdamW(keras.optimizers.AdamW):
     """Keras's AdamW with the step of the whole batch's dense gradient, as in PyTorch's AdamW:
@@ -136,15 +145,88 @@ class AdamW(keras.optimizers.AdamW):
 
     Example:
     >>> opt = AdamW(learning_rate=5e-5, weight_decay=0.01, global_clipnorm=1.0)
+    >>> opt = AdamW(learning_rate=5e-5, weight_decay=0.01, lazy_sparse=True)
+
+    `lazy_sparse=True` updates a variable whose gradient is sparse (the word-embedding table,
+    on the TensorFlow backend) only in the rows the batch looked up: their moments, weight
+    decay and Adam step, as TF1's LazyAdamOptimizer did. PyTorch's AdamW, like the default
+    here, also decays the other rows' moments and weights and moves them by their momentum at
+    every step: 30,522 x 384 floats three times over, for the at most batch x length rows a
+    batch touches. BENCHMARKS.md measures what it saves and RESULTS.md what it changes.
+    Other backends give no sparse gradients, so it changes nothing there.
     """
+
+    def __init__(self, *args, lazy_sparse: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_sparse = bool(lazy_sparse)
+        if self.lazy_sparse and self.amsgrad:
+            raise ValueError("AdamW(lazy_sparse=True) does not support amsgrad.")
+        self._lazy_keys = set()  # Variables updated row by row in this step (set in `apply`).
 
     def apply(self, grads, trainable_variables=None):
         grads = summed_over_replicas(list(grads))
-        return super().apply([None if g is None else summed_duplicates(g) for g in grads],
-                             trainable_variables)
+        grads = [None if g is None else summed_duplicates(g) for g in grads]
+        if self.lazy_sparse:
+            # Gradient types are fixed when the step is traced: which variables take the lazy
+            # update is known before Keras's dense weight decay runs over every variable.
+            variables = (self._trainable_variables if trainable_variables is None
+                         else trainable_variables)
+            self._lazy_keys = {self._var_key(v) for g, v in zip(grads, variables)
+                               if is_sparse(g)}
+        return super().apply(grads, trainable_variables)
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         return grads_and_vars  # Summed over the replicas in `apply` already, before clipping.
+
+    def _clip_gradients(self, grads):
+        if not (self.lazy_sparse and self.global_clipnorm) or self.clipnorm:
+            return super()._clip_gradients(grads)
+        # Keras scales each gradient by `v * scale`, which turns an IndexedSlices dense (and
+        # the lazy update into the dense one): clip the slices' values (their norm is the
+        # dense gradient's, duplicates summed) and keep them sparse.
+        import tensorflow as tf
+
+        clipped = super()._clip_gradients([g.values if is_sparse(g) else g for g in grads])
+        return [tf.IndexedSlices(c, g.indices, g.dense_shape) if is_sparse(g) else c
+                for g, c in zip(grads, clipped)]
+
+    def _use_weight_decay(self, variable):
+        # A lazily updated variable is decayed in its looked-up rows, in `_lazy_update_step`.
+        if self.lazy_sparse and self._var_key(variable) in self._lazy_keys:
+            return False
+        return super()._use_weight_decay(variable)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.lazy_sparse and is_sparse(gradient):
+            return self._lazy_update_step(gradient, variable, learning_rate)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def _lazy_update_step(self, gradient, variable, learning_rate):
+        """Keras's Adam step (epsilon outside the bias correction) and decoupled weight decay
+        at the global rate, on the rows of `gradient` (duplicates already summed) only."""
+        import tensorflow as tf
+
+        dtype = variable.dtype
+        rows, values = gradient.indices, tf.cast(gradient.values, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        alpha = (tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step))
+                 / (1 - tf.pow(beta_1, step)))
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        m_rows = beta_1 * tf.gather(m.value, rows) + (1 - beta_1) * values
+        v_rows = beta_2 * tf.gather(v.value, rows) + (1 - beta_2) * tf.square(values)
+        self.assign(m, tf.IndexedSlices(m_rows, rows))
+        self.assign(v, tf.IndexedSlices(v_rows, rows))
+        delta = alpha * m_rows / (tf.sqrt(v_rows) + tf.cast(self.epsilon, dtype))
+        if self.weight_decay and super()._use_weight_decay(variable):
+            # Keras decays by the global rate before the step (`_apply_weight_decay`).
+            decay = tf.cast(self.learning_rate, dtype) * tf.cast(self.weight_decay, dtype)
+            delta += decay * tf.gather(variable, rows)
+        self.assign_sub(variable, tf.IndexedSlices(delta, rows))
+
+    def get_config(self):
+        return {**super().get_config(), "lazy_sparse": self.lazy_sparse}
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -201,7 +283,8 @@ def layer_decay_multipliers(backbone, decay: float) -> dict[str, float]:
 def bert_adamw(learning_rate: float, total_steps: int | None = None, warmup_ratio: float = 0.1,
                weight_decay: float = 0.01, clipnorm: float | None = 1.0,
                lr_multipliers: dict[str, float] | None = None,
-               replan: bool = False, epsilon: float = 1e-8) -> AdamW:
+               replan: bool = False, epsilon: float = 1e-8,
+               lazy_sparse: bool = False) -> AdamW:
     """AdamW with BERT's schedule, weight decay and gradient clipping (and, given
     `lr_multipliers`, per-layer learning rates).
 
@@ -210,6 +293,7 @@ def bert_adamw(learning_rate: float, total_steps: int | None = None, warmup_rati
 
     `replan=True` (what `Task.compile()` uses) lets every `fit` plan the schedule over its own
     steps; `total_steps=None` leaves it unplanned until then (see `WarmupLinearDecay`).
+    `lazy_sparse=True` updates the word-embedding table only in the batch's rows (`AdamW`).
 
     `epsilon` is PyTorch's and Hugging Face's 1e-8, not BERT's 1e-6: Keras adds it to sqrt(v)
     before the bias correction, so it acts as epsilon / sqrt(1 - beta_2**t), 32x larger at the
@@ -223,7 +307,7 @@ def bert_adamw(learning_rate: float, total_steps: int | None = None, warmup_rati
                                  round(warmup_ratio * (total_steps or 0)),
                                  warmup_ratio=warmup_ratio, replan=replan)
     kwargs = dict(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999,
-                  epsilon=epsilon, global_clipnorm=clipnorm)
+                  epsilon=epsilon, global_clipnorm=clipnorm, lazy_sparse=lazy_sparse)
     optimizer = (LayerwiseAdamW(lr_multipliers=lr_multipliers, **kwargs) if lr_multipliers
                  else AdamW(**kwargs))
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)

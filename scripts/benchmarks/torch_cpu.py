@@ -8,7 +8,8 @@ The PyTorch side is what a transformers user writes (what `Trainer` does, withou
 AdamW with weight decay 0.01 except biases and LayerNorm, linear warm-up then decay, gradient
 clipping at 1.0, batches shuffled and padded to their longest sentence (DataCollatorWithPadding),
 tokenized as they are drawn. kbert's side is `TextClassifier.fit` with its defaults (length
-buckets, the same recipe). Needs the bench extras: `pip install -e ".[bench]"` (torch 2.13 CPU).
+buckets, the same recipe), run twice: as it is, and with `compile(lazy_embeddings=True)` (the
+word-embedding table updated only in each batch's rows). Needs the bench extras: `pip install -e ".[bench]"` (torch 2.13 CPU).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def run_kbert(args: dict) -> dict:
                                              sequence_length=args["sequence_length"],
                                              bucket_lengths=args["bucket_lengths"])
     load = time.perf_counter() - start
-    model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"])
+    lazy = args.get("lazy_embeddings", False)
+    model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
+                  lazy_embeddings=lazy)
     start = time.perf_counter()
     history = model.fit(texts, labels, batch_size=args["batch_size"], epochs=1,
                         seed=args["seed"], verbose=0)
@@ -72,7 +75,8 @@ def run_kbert(args: dict) -> dict:
                                                  seed=args["seed"]):
         computed += int(np.prod(features["token_ids"].shape))  # Positions incl. padding.
     batches = time.perf_counter() - start
-    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})",
+    return {"framework": f"kbert (Keras {keras.__version__}, TensorFlow {tf.__version__})"
+                         + (", lazy embeddings" if lazy else ""),
             "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
             "final_loss": history.history["loss"][-1], "accuracy": 100 * accuracy,
             "tokenize_seconds": tokenize, "batching_seconds": batches,
@@ -147,7 +151,7 @@ def step_times(args: dict) -> dict:
                                                  sequence_length=max(args["lengths"]))
         # Planned over 1,000 steps, as fit plans the schedule before its steps.
         model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
-                      total_steps=1000)
+                      total_steps=1000, lazy_embeddings=args.get("lazy_embeddings", False))
         for length in args["lengths"]:
             x, y = _random_batch(rng, batch, length)
             times[length] = _median_ms(lambda: model.train_on_batch(x, y))
@@ -269,9 +273,13 @@ def run(flags):
             "warmup_ratio": 0.1, "seed": 0, "threads": os.cpu_count(),
             "bucket_lengths": [int(b) for b in flags.bucket_lengths] if flags.bucket_lengths
             else None}
+    # (worker, its arguments) per row: kbert as it is, kbert with lazy embeddings, PyTorch.
+    sides = {"kbert": ("kbert", args), "kbert_lazy": ("kbert", {**args, "lazy_embeddings": True}),
+             "torch": ("torch", args)}
     results = {}
-    for side in ("kbert", "torch"):
-        results[side] = in_subprocess(__spec__.name, side, json.dumps(args), threads=args["threads"])
+    for side, (worker, side_args) in sides.items():
+        results[side] = in_subprocess(__spec__.name, worker, json.dumps(side_args),
+                                      threads=args["threads"])
         print(json.dumps(results[side]), flush=True)
     rows = []
     for r in results.values():
@@ -287,8 +295,8 @@ def run(flags):
                             "positions computed (x real tokens)", "positions/s", "last loss",
                             "SST-2 dev accuracy"], rows)
     profile = {side: in_subprocess(__spec__.name, "steps", json.dumps(
-        {**args, "side": side, "lengths": PROFILE_LENGTHS}), threads=args["threads"])
-        for side in ("kbert", "torch")}
+        {**side_args, "side": worker, "lengths": PROFILE_LENGTHS}), threads=args["threads"])
+        for side, (worker, side_args) in sides.items()}
     print(json.dumps(profile), flush=True)
     if all("step_ms" in p for p in profile.values()):
         table += "\n" + markdown_table(
@@ -296,16 +304,20 @@ def run(flags):
             + [f"{n} tokens, ms" for n in PROFILE_LENGTHS],
             [[results[side].get("framework", side)] + [f"{profile[side]['step_ms'][str(n)]:.0f}"
                                                        for n in PROFILE_LENGTHS]
-             for side in ("kbert", "torch")])
+             for side in sides])
     kb, pt = results["kbert"], results["torch"]
-    if "error" in kb or "error" in pt:
+    if any("error" in r for r in results.values()):
         summary = "One side failed (table); no ratio."
     else:
-        ratio = (kb["examples"] / kb["seconds"]) / (pt["examples"] / pt["seconds"])
-        summary = (f"kbert / transformers + PyTorch, examples per second: **{ratio:.2f}x** "
-                   f"(goal >= 1.5x); dev accuracy {kb['accuracy']:.2f} vs {pt['accuracy']:.2f} "
-                   f"(difference {kb['accuracy'] - pt['accuracy']:+.2f}; goal within 0.5). "
-                   f"Profile of kbert's side: tokenizing the {kb['examples']} sentences takes "
+        summary = ""
+        for side, name in (("kbert", "kbert"), ("kbert_lazy", "kbert with lazy embeddings")):
+            r = results[side]
+            ratio = (r["examples"] / r["seconds"]) / (pt["examples"] / pt["seconds"])
+            summary += (f"{name} / transformers + PyTorch, examples per second: "
+                        f"**{ratio:.2f}x** (goal >= 1.5x); dev accuracy {r['accuracy']:.2f} vs "
+                        f"{pt['accuracy']:.2f} (difference {r['accuracy'] - pt['accuracy']:+.2f};"
+                        " goal within 0.5). ")
+        summary += (f"Profile of kbert's side: tokenizing the {kb['examples']} sentences takes "
                    f"{kb['tokenize_seconds']:.1f} s and gathering and padding every batch "
                    f"{kb['batching_seconds']:.1f} s of the {kb['seconds']:.0f} s of training "
                    f"({100 * (kb['tokenize_seconds'] + kb['batching_seconds']) / kb['seconds']:.1f}%"

@@ -61,6 +61,37 @@ def test_fit_on_a_loaded_model_trains_on_with_a_fresh_schedule(tmp_path):
                zip(moments[1:], loaded.optimizer.variables[1:]))
 
 
+def test_lazy_embeddings_train_only_the_looked_up_rows_through_save_load_and_fit(tmp_path):
+    def token_table(model):
+        return model.backbone.token_embedding.embeddings.numpy().copy()
+
+    clf = classifier()
+    clf.compile(learning_rate=1e-3, lazy_embeddings=True)
+    start = token_table(clf)
+    def looked_up(texts):  # The texts' token ids, and [PAD] (id 0) that shorter rows take.
+        return {0} | set(clf.prepare(texts).encoded.token_ids.flat_values.numpy().tolist())
+
+    def moved(model, before):
+        return set(np.flatnonzero(np.any(token_table(model) != before, axis=1)).tolist())
+
+    clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=1, verbose=0)
+    assert moved(clf, start) == looked_up(TEXTS)
+    clf.save(tmp_path / "model.keras")
+
+    loaded = kbert.load_model(tmp_path / "model.keras")
+    assert loaded.optimizer.lazy_sparse
+    before, table = weights(loaded), token_table(loaded)
+    loaded.fit(TEXTS[:2], LABELS[:2], epochs=1, batch_size=2, seed=2, verbose=0)
+    assert changed(before, weights(loaded)) == len(before)
+    # Rows with momentum from the first fit stay put: only this batch's rows move.
+    assert moved(loaded, table) == looked_up(TEXTS[:2])
+    # The default (dense, as PyTorch's AdamW) decays and moves every row.
+    dense = classifier()
+    dense.compile(learning_rate=1e-3)
+    dense.fit(TEXTS, LABELS, epochs=1, batch_size=4, seed=1, verbose=0)
+    assert np.all(np.any(token_table(dense) != start, axis=1))
+
+
 def test_fit_twice_plans_each_call_and_keeps_the_moments():
     clf = classifier()
     clf.compile(learning_rate=1e-3)
@@ -218,6 +249,7 @@ def crashed_run(tmp_path_factory):
     (dict(compile_args={"warmup_ratio": 0.3}), "optimizer learning_rate"),
     (dict(compile_args={"layer_decay": 0.5}), "class AdamW there, LayerwiseAdamW here"),
     (dict(compile_args={"weight_decay": 0.1}), "weight_decay 0.01 there, 0.1 here"),
+    (dict(compile_args={"lazy_embeddings": True}), "lazy_sparse False there, True here"),
 ])
 def test_resuming_another_run_is_refused_naming_what_differs(crashed_run, tmp_path, change,
                                                             named):

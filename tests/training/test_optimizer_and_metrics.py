@@ -84,6 +84,81 @@ def test_summed_duplicates_adds_the_rows_of_each_index():
     assert summed_duplicates(dense) is dense
 
 
+def _lazy_adamw_by_hand(start, batches, lr, wd, clipnorm, b1=0.9, b2=0.999, eps=1e-8):
+    """TF1's LazyAdam with decoupled weight decay, written out: only the rows a batch looks up
+    (their summed gradients in `batches`, clipped to a global norm) have their moments, decay
+    and step applied."""
+    weights, m, v = start.astype(np.float64), np.zeros_like(start, np.float64), np.zeros_like(
+        start, np.float64)
+    for t, rows in enumerate(batches, start=1):
+        norm = np.sqrt(sum(np.sum(g * g) for g in rows.values()))
+        for row, g in rows.items():
+            g = g * min(1.0, clipnorm / norm)
+            m[row] = b1 * m[row] + (1 - b1) * g
+            v[row] = b2 * v[row] + (1 - b2) * g * g
+            alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+            weights[row] -= alpha * m[row] / (np.sqrt(v[row]) + eps) + lr * wd * weights[row]
+    return weights, m
+
+
+def test_lazy_sparse_updates_only_the_looked_up_rows():
+    import keras
+    import tensorflow as tf
+
+    start = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    # Three batches' lookups: row 0 in every one (twice in the first), rows 4 and 5 never.
+    lookups = [([0, 2, 0], [[1.0, -2.0, 0.5], [0.3, 0.0, -1.0], [0.5, 0.5, 0.5]]),
+               ([1, 0], [[-0.2, 0.1, 0.4], [2.0, 1.0, -1.0]]),
+               ([3, 0], [[0.1, 0.2, 0.3], [-1.0, 0.5, 0.0]])]
+    summed = []
+    for rows, values in lookups:
+        batch = {}
+        for row, value in zip(rows, values):
+            batch[row] = batch.get(row, 0) + np.array(value, np.float64)
+        summed.append(batch)
+    lr, wd, clipnorm = 0.01, 0.1, 1.0  # Every batch's norm is above 1: clipping scales them.
+    expected, expected_m = _lazy_adamw_by_hand(start, summed, lr, wd, clipnorm)
+
+    optimizer = bert_adamw(lr, clipnorm=clipnorm, weight_decay=wd, lazy_sparse=True)
+    table = keras.Variable(start, name="embeddings")
+    optimizer.build([table])
+    for rows, values in lookups:
+        gradient = tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([6, 3]))
+        optimizer.apply_gradients([(gradient, table)])
+    np.testing.assert_allclose(table.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(optimizer._momentums[0].numpy(), expected_m, rtol=1e-5, atol=1e-7)
+    # Rows 4 and 5 were never looked up: not decayed, not moved, as the dense AdamW would.
+    np.testing.assert_array_equal(table.numpy()[4:], start[4:])
+    dense = bert_adamw(lr, clipnorm=clipnorm, weight_decay=wd)
+    dense_table = keras.Variable(start, name="embeddings")
+    dense.build([dense_table])
+    for rows, values in lookups:
+        dense.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant(rows),
+                                                 tf.constant([6, 3])), dense_table)])
+    assert not np.allclose(dense_table.numpy()[4:], start[4:])
+    # A dense gradient (every other layer's) takes the ordinary AdamW step under lazy_sparse.
+    gradient = np.full((4, 3), 0.1, np.float32)
+    np.testing.assert_allclose(_steps(bert_adamw(0.1, lazy_sparse=True), gradient),
+                               _steps(bert_adamw(0.1), gradient), rtol=1e-6)
+
+
+def test_lazy_sparse_keeps_the_excluded_rows_undecayed_and_round_trips():
+    import keras
+    import tensorflow as tf
+
+    from kbert.training.optimizer import AdamW
+
+    optimizer = bert_adamw(0.01, clipnorm=None, weight_decay=0.5, lazy_sparse=True)
+    table = keras.Variable(np.ones((3, 2), np.float32), name="beta")  # excluded from decay
+    optimizer.build([table])
+    optimizer.apply_gradients([(tf.IndexedSlices(tf.constant([[1.0, 1.0]]), tf.constant([1]),
+                                                 tf.constant([3, 2])), table)])
+    # Step 1 moves row 1 by lr exactly (m / sqrt(v) = 1) and decays nothing.
+    np.testing.assert_allclose(table.numpy()[1], [0.99, 0.99], rtol=1e-6)
+    restored = AdamW.from_config(optimizer.get_config())
+    assert restored.lazy_sparse and not AdamW.from_config(bert_adamw(0.01).get_config()).lazy_sparse
+
+
 def test_classification_report_matches_hand_computation():
     labels = np.array([0, 1, 1, 0])
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
