@@ -57,7 +57,7 @@ def test_script_writes_model_metrics_and_tensorboard_logs(uninterrupted):
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
 
 
-def test_layer_decay_flag_reaches_the_saved_optimizer(tiny_preset, tmp_path):
+def test_layer_decay_and_lazy_embeddings_flags_reach_the_saved_optimizer(tiny_preset, tmp_path):
     train = tmp_path / "train.tsv"
     train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 4)
     common = [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
@@ -66,10 +66,11 @@ def test_layer_decay_flag_reaches_the_saved_optimizer(tiny_preset, tmp_path):
     assert refused.returncode != 0 and "--layer_decay must be in (0, 1]" in refused.stderr
     assert not (tmp_path / "bad").exists()
 
-    result = run(*common, "--layer_decay=0.5", f"--model_dir={tmp_path / 'run'}")
+    result = run(*common, "--layer_decay=0.5", "--lazy_embeddings",
+                 f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-3000:]
     optimizer = kbert.load_model(tmp_path / "run" / "model.keras").optimizer
-    assert isinstance(optimizer, LayerwiseAdamW)
+    assert isinstance(optimizer, LayerwiseAdamW) and optimizer.lazy_sparse
     # The tiny backbone has 2 layers: the top one learns at half the rate, the bottom at a
     # quarter, the embeddings at an eighth.
     assert optimizer.lr_multipliers["transformer_layer_1/"] == 0.5

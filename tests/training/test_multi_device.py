@@ -24,14 +24,14 @@ from tests.conftest import tiny_task
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"] * 4
 LABELS = ["pos", "neg", "pos", "neg"] * 4
 
-def train(devices):
+def train(devices, lazy=False):
     strategy = (tf.distribute.MirroredStrategy([f"/cpu:{{i}}" for i in range(devices)])
                 if devices > 1 else tf.distribute.get_strategy())
     with strategy.scope():
         clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
         clf.backbone.trainable = True
         # clipnorm this small clips every step: the clip must see the whole batch's gradient.
-        clf.compile(learning_rate=1e-3, warmup_ratio=0.0, clipnorm=0.01)
+        clf.compile(learning_rate=1e-3, warmup_ratio=0.0, clipnorm=0.01, lazy_embeddings=lazy)
     # No dropout anywhere, so that both runs compute the same function.
     for layer in clf._flatten_layers():
         if isinstance(layer, keras.layers.Dropout):
@@ -39,12 +39,13 @@ def train(devices):
     history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=8, seed=1, shuffle=False, verbose=0)
     return {{"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"]}}
 
-print(json.dumps([train(1), train(2)]))
+print(json.dumps([train(1), train(2), train(1, lazy=True), train(2, lazy=True)]))
 """
 
 
 def losses():
-    """[the run on one device, the run on two], from one process."""
+    """[the run on one device, the run on two, the same two with lazy embedding updates], from
+    one process."""
     result = subprocess.run([sys.executable, "-c", PROGRAM.format(root=str(ROOT))],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -52,10 +53,13 @@ def losses():
 
 
 def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
-    single, mirrored = losses()
-    assert single["replicas"] == 1 and mirrored["replicas"] == 2
-    for a, b in zip(single["loss"], mirrored["loss"]):
-        assert abs(a - b) < 1e-5 * max(1.0, abs(a))
+    single, mirrored, lazy_single, lazy_mirrored = losses()
+    assert single["replicas"] == lazy_single["replicas"] == 1
+    assert mirrored["replicas"] == lazy_mirrored["replicas"] == 2
+    for one, two in ((single, mirrored), (lazy_single, lazy_mirrored)):
+        for a, b in zip(one["loss"], two["loss"]):
+            assert abs(a - b) < 1e-5 * max(1.0, abs(a))
+    assert lazy_single["loss"] != single["loss"]  # A different optimizer, so other losses.
 
 
 JAX_PROGRAM = """
