@@ -25,7 +25,8 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
 (the heads' initializer before issue 22), `{"pooling": "pooled"}` (sequence tasks: [CLS]
-through BERT's pooler as transformers does, instead of kbert's mean pooling). Every task adds
+through BERT's pooler as transformers does, instead of kbert's mean pooling),
+`{"lazy_embeddings": true}` (`compile(lazy_embeddings=True)`). Every task adds
 a reader, a kbert worker and a reference worker to TASKS: tagging (NER, POS), single texts
 (SST-2), pairs (MRPC), regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0
 `squad_v2`). QA workers return their answers and null-score differences, and the driver
@@ -232,7 +233,8 @@ def kbert_compile(model, args: dict, options: dict) -> None:
     from kbert.training import optimizer as kbert_optimizer
 
     if options.get("optimizer") != "keras" and "epsilon" not in options:
-        model.compile(learning_rate=args["learning_rate"])
+        model.compile(learning_rate=args["learning_rate"],
+                      lazy_embeddings=options.get("lazy_embeddings", False))
         return
     optimizer = kbert_optimizer.bert_adamw(args["learning_rate"], warmup_ratio=0.1, replan=True)
     config = optimizer.get_config()
