@@ -73,6 +73,19 @@ def ensure_compiled(model) -> None:
         model.compile()
 
 
+def build_for_training(model, dataset) -> None:
+    """Creates the optimizer's, loss's and metrics' variables before Keras traces the training
+    step, from the batches' element spec.
+
+    Keras's TensorFlow trainer does this itself (`_symbolic_build`) only under a distribution
+    strategy; otherwise it leaves them to the first trace of the step, and TensorFlow traces a
+    function that creates variables twice: the whole training step (forward, backward and the
+    optimizer's per-variable updates) a second time, in every first `fit` of a model.
+    """
+    if keras.backend.backend() == "tensorflow" and model._distribute_strategy is None:
+        model._symbolic_build(data_batch=dataset.element_spec)
+
+
 def _plan(model, total_steps: int, start_step: int | None = None) -> None:
     if plan_schedule(model.optimizer, total_steps, start_step):
         # The schedule's plan is traced into the step function as constants: trace it anew.
@@ -146,6 +159,7 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
                 group_by_length=o.group_by_length, start_step=epoch * steps + done, steps=left)
             batches = model.training_inputs(batches, seed=seed, start_step=epoch * steps + done)
             last_epoch = epoch + 1 if done else o.epochs
+            build_for_training(model, batches)
             # shuffle=False for Keras: the batch plan above already shuffles every epoch.
             history = keras.Model.fit(model, batches, epochs=last_epoch, initial_epoch=epoch,
                                       steps_per_epoch=min(left, steps), callbacks=callbacks,
@@ -189,6 +203,7 @@ def fit_stream(model, dataset: tf.data.Dataset, options: FitOptions, callbacks: 
     if steps is not None:
         _plan(model, steps * (o.epochs - o.initial_epoch))
     callbacks = [checkpoint.StopOnNaN(), *callbacks]
+    build_for_training(model, train)
     with unwrapped_input_errors():  # A bad row of a streamed file (stream_table).
         return keras.Model.fit(model, train, epochs=o.epochs, callbacks=callbacks,
                                initial_epoch=o.initial_epoch,

@@ -85,11 +85,6 @@ def test_lazy_embeddings_train_only_the_looked_up_rows_through_save_load_and_fit
     assert changed(before, weights(loaded)) == len(before)
     # Rows with momentum from the first fit stay put: only this batch's rows move.
     assert moved(loaded, table) == looked_up(TEXTS[:2])
-    # The default (dense, as PyTorch's AdamW) decays and moves every row.
-    dense = classifier()
-    dense.compile(learning_rate=1e-3)
-    dense.fit(TEXTS, LABELS, epochs=1, batch_size=4, seed=1, verbose=0)
-    assert np.all(np.any(token_table(dense) != start, axis=1))
 
 
 def test_fit_twice_plans_each_call_and_keeps_the_moments():
