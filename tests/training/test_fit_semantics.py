@@ -87,6 +87,18 @@ def test_lazy_embeddings_train_only_the_looked_up_rows_through_save_load_and_fit
     assert moved(loaded, table) == looked_up(TEXTS[:2])
 
 
+def test_a_first_fit_traces_the_training_step_once():
+    # Keras's TensorFlow trainer leaves the optimizer's and metrics' variables to the step's
+    # first trace, and TensorFlow traces a step that creates variables a second time: a whole
+    # extra trace (forward, backward, every variable's update) in every first fit.
+    clf = classifier()
+    clf.compile(learning_rate=1e-3)
+    traces, step = [], clf.train_step
+    clf.train_step = lambda data: traces.append(1) or step(data)
+    clf.fit(TEXTS, LABELS, epochs=1, batch_size=4, seed=1, verbose=0)
+    assert len(traces) == 1
+
+
 def test_fit_twice_plans_each_call_and_keeps_the_moments():
     clf = classifier()
     clf.compile(learning_rate=1e-3)
