@@ -82,8 +82,12 @@ def build_for_training(model, dataset) -> None:
     function that creates variables twice: the whole training step (forward, backward and the
     optimizer's per-variable updates) a second time, in every first `fit` of a model.
     """
-    if keras.backend.backend() == "tensorflow" and model._distribute_strategy is None:
-        model._symbolic_build(data_batch=dataset.element_spec)
+    # Only a tf.data.Dataset has an element spec; pre-tokenized arrays come as a Keras
+    # PyDataset, which Keras builds from its first batch.
+    spec = getattr(dataset, "element_spec", None)
+    if spec is not None and keras.backend.backend() == "tensorflow" and (
+            model._distribute_strategy is None):
+        model._symbolic_build(data_batch=spec)
 
 
 def _plan(model, total_steps: int, start_step: int | None = None) -> None:
