@@ -179,11 +179,12 @@ class AdamW(keras.optimizers.AdamW):
         return grads_and_vars  # Summed over the replicas in `apply` already, before clipping.
 
     def _clip_gradients(self, grads):
-        if not (self.lazy_sparse and self.global_clipnorm) or self.clipnorm:
+        if not self.global_clipnorm or self.clipnorm or not any(map(is_sparse, grads)):
             return super()._clip_gradients(grads)
-        # Keras scales each gradient by `v * scale`, which turns an IndexedSlices dense (and
-        # the lazy update into the dense one): clip the slices' values (their norm is the
-        # dense gradient's, duplicates summed) and keep them sparse.
+        # Keras scales each gradient by `v * scale`, which turns an IndexedSlices dense (the
+        # lazy update into the dense one, and a pass over the whole word-embedding table for
+        # the batch's few rows): clip the slices' values (their norm is the dense gradient's,
+        # duplicates summed) and keep them sparse.
         import tensorflow as tf
 
         clipped = super()._clip_gradients([g.values if is_sparse(g) else g for g in grads])
@@ -199,7 +200,32 @@ class AdamW(keras.optimizers.AdamW):
     def update_step(self, gradient, variable, learning_rate):
         if self.lazy_sparse and is_sparse(gradient):
             return self._lazy_update_step(gradient, variable, learning_rate)
+        if keras.backend.backend() == "tensorflow" and not self.amsgrad:
+            return self._fused_update_step(gradient, variable, learning_rate)
         return super().update_step(gradient, variable, learning_rate)
+
+    def _fused_update_step(self, gradient, variable, learning_rate):
+        """Keras's Adam step (the same formula, epsilon outside the bias correction) as one
+        TensorFlow kernel, `ResourceApplyAdam`, which TF-Keras's Adam used.
+
+        Keras 3 writes the step as eleven element-wise ops, each a pass over the variable's
+        memory: on CPU that made the update of MiniLM's 22.7M weights cost about as much as the
+        forward pass of a 16-token batch (BENCHMARKS.md). The kernel reads and writes each of
+        weight, m and v once. On JAX, XLA fuses Keras's ops already.
+        """
+        import tensorflow as tf
+
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        # A sparse gradient (not `lazy_sparse`) steps every row, as Keras's dense step does.
+        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1,
+            beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=gradient)
 
     def _lazy_update_step(self, gradient, variable, learning_rate):
         """Keras's Adam step (epsilon outside the bias correction) and decoupled weight decay

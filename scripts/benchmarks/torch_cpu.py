@@ -183,7 +183,8 @@ def step_parts(args: dict) -> dict:
     token ids: the whole step (`train_on_batch`), forward + loss, forward + loss + gradients,
     the optimizer update alone (clipping, weight decay, AdamW over every variable), and that
     update without the word-embedding table; with `"backend": "jax"` the whole step on Keras's
-    JAX backend instead, and with `"jit_compile": false` without XLA."""
+    JAX backend instead, with `"jit_compile": false` without XLA, and with `"fused": false`
+    Keras's element-wise AdamW step instead of kbert's fused kernel."""
     import os
 
     if args.get("backend") == "jax":
@@ -200,6 +201,10 @@ def step_parts(args: dict) -> dict:
                                              sequence_length=max(args["lengths"]))
     model.compile(learning_rate=args["learning_rate"], warmup_ratio=args["warmup_ratio"],
                   total_steps=1000, jit_compile=args.get("jit_compile", "auto"))
+    if not args.get("fused", True):  # Keras's element-wise AdamW step (kbert before 2026-12-03)
+        optimizer = model.optimizer
+        optimizer._fused_update_step = lambda g, v, lr: keras.optimizers.AdamW.update_step(
+            optimizer, g, v, lr)
     parts = {}
     for length in args["lengths"]:
         x, y = _random_batch(rng, batch, length)

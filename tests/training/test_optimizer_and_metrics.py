@@ -71,6 +71,44 @@ def test_small_gradients_step_as_in_pytorch_adamw():
     np.testing.assert_allclose(variable.numpy(), expected, rtol=0, atol=0.02 * lr)
 
 
+@pytest.mark.parametrize("kind", ["dense", "sparse", "layerwise"])
+def test_fused_tensorflow_step_is_keras_adamw_step(kind):
+    # kbert's TensorFlow step is one ResourceApplyAdam kernel per variable (BENCHMARKS.md: it
+    # halves the update's time on CPU); it must be Keras's own AdamW step, which the other
+    # backends and `lazy_sparse` run: the same weights and moments after clipped, decayed steps.
+    import keras
+    import tensorflow as tf
+
+    def train(optimizer, fused):
+        if not fused:  # Keras's eleven element-wise ops instead of the kernel.
+            optimizer._fused_update_step = lambda g, v, lr: keras.optimizers.AdamW.update_step(
+                optimizer, g, v, lr)
+        rng = np.random.default_rng(0)
+        variables = [keras.Variable(rng.normal(size=(20, 4)).astype(np.float32), name="kernel"),
+                     keras.Variable(np.zeros(4, np.float32), name="bias")]
+        optimizer.build(variables)
+        for _ in range(4):
+            grads = [tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
+            if kind == "sparse":  # an embedding lookup's gradient, row 3 twice
+                grads[0] = tf.IndexedSlices(grads[0][:5], tf.constant([0, 3, 3, 7, 1]),
+                                            tf.constant([20, 4]))
+            optimizer.apply_gradients(zip(grads, variables))
+        return [v.numpy() for v in variables] + [m.numpy() for m in optimizer._momentums]
+
+    make = lambda: bert_adamw(1e-2, clipnorm=1.0, weight_decay=0.1, lr_multipliers=(  # noqa: E731
+        {"kernel": 0.5} if kind == "layerwise" else None))
+    fused, keras_step = train(make(), fused=True), train(make(), fused=False)
+    assert not np.allclose(fused[0], np.random.default_rng(0).normal(size=(20, 4)))  # it moved
+    for a, b in zip(fused, keras_step):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)  # float32 rounding; lr 1e-2
+
+    optimizer, variable = make(), keras.Variable(np.ones((2, 2), np.float32), name="kernel")
+    optimizer.build([variable])
+    step = tf.function(lambda gradient: optimizer.apply([gradient], [variable]))
+    graph = step.get_concrete_function(tf.ones((2, 2))).graph
+    assert "ResourceApplyAdam" in {op.type for op in graph.get_operations()}
+
+
 def test_summed_duplicates_adds_the_rows_of_each_index():
     import tensorflow as tf
 
