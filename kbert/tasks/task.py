@@ -66,6 +66,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
     # What fit takes, and whether a tf.data.Dataset of (text, label) may stream it.
     fit_inputs = "texts or (text_a, text_b) pairs with labels"
     streams = True
+    # fit's default for group_by_length: batches of similar length (fewer padded positions).
+    group_by_length = True
 
     def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor,
                  pair_inputs: bool = False, **kwargs):
@@ -385,7 +387,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
     # ----------------------------------------------------------------------------- train / use
     def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1,
             validation_data=None, callbacks=None, shuffle: bool = True, seed: int | None = None,
-            group_by_length: bool = True, steps_per_epoch: int | None = None,
+            group_by_length: bool | None = None, steps_per_epoch: int | None = None,
             initial_epoch: int = 0, checkpoint_dir: str | None = None,
             checkpoint_every: int = 500, shuffle_buffer: int = 10_000, **kwargs):
         """Fine-tunes on raw text.
@@ -396,8 +398,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
 
         `x` is anything `prepare` takes, or a `tf.data.Dataset` of (text, label) elements
         (labels already numeric; pass `steps_per_epoch` if its size is unknown). Batches hold
-        examples of similar length, padded to their length bucket (`group_by_length`); the
-        batches of every epoch are fixed by `seed` (random if None). `steps_per_epoch` makes
+        examples of similar length, padded to their length bucket (`group_by_length`; None:
+        the task's default, off for `TokenClassifier`); the batches of every epoch are fixed by
+        `seed` (random if None). `steps_per_epoch` makes
         each epoch that many batches, the data continuing where the last epoch stopped.
         Streams are shuffled through a buffer of `shuffle_buffer` rows.
         `validation_data` is (x, y) (a tuple is always (x, y), as in Keras), or labelled
@@ -415,9 +418,10 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         """
         options = loop.FitOptions(
             batch_size=batch_size, epochs=epochs, shuffle=shuffle, seed=seed,
-            group_by_length=group_by_length, steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch, checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every, shuffle_buffer=shuffle_buffer)
+            group_by_length=(self.group_by_length if group_by_length is None
+                             else group_by_length),
+            steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, shuffle_buffer=shuffle_buffer)
         callbacks = list(callbacks or [])
         if validation_data is not None:
             if is_dataset(validation_data):

@@ -21,7 +21,8 @@ dropout 0.1 (the checkpoint's). kbert's side is its public API with its defaults
 plain loop a transformers user writes (what `Trainer` does, without its logging): batches in
 a random order fixed by the seed, padded to their longest row, `get_linear_schedule_with_warmup`.
 
-`--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": false}`,
+`--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": true|false}`
+(default: the task's),
 `{"optimizer": "keras"}` (Keras's own AdamW with epsilon 1e-6: kbert before issue 22),
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
 (the heads' initializer before issue 22), `{"pooling": "pooled"}` (sequence tasks: [CLS]
@@ -250,7 +251,7 @@ def kbert_compile(model, args: dict, options: dict) -> None:
 def kbert_fit(model, train, args: dict, options: dict) -> dict:
     start = time.perf_counter()
     history = model.fit(train, epochs=args["epochs"], batch_size=args["batch_size"],
-                        seed=args["seed"], group_by_length=options.get("group_by_length", True),
+                        seed=args["seed"], group_by_length=options.get("group_by_length"),
                         verbose=0)
     return {"seconds": time.perf_counter() - start,
             "steps": int(model.optimizer.iterations.numpy()),

@@ -100,3 +100,23 @@ def test_a_word_longer_than_a_window_is_cut_with_a_warning(caplog):
         prepared = tagger.prepare([["jeremy", "un" + "s" * 10]])
     assert "1 words had more than 6 sub-tokens" in caplog.text
     assert len(tagger.predict(prepared)[0]) == 2
+
+
+def test_trains_on_mixed_length_batches_by_default():
+    # Length buckets overweight the words of short sentences in a per-batch mean over words
+    # (RESULTS.md, "group_by_length"), so a tagger's fit mixes lengths unless asked not to.
+    words = WORDS + [("the man works in london and the dog sleeps in paris " * 2).split()]
+    tags = TAGS + [["O", "O", "O", "O", "B-LOC", "O", "O", "O", "O", "O", "B-LOC"] * 2]
+
+    def trained(**options):
+        model = tiny_task(kbert.TokenClassifier, labels=LABELS)
+        model.compile(learning_rate=1e-2, warmup_ratio=0.0)
+        model.fit(words, tags, epochs=1, batch_size=2, seed=3, verbose=0, **options)
+        return model.get_weights()
+
+    default, mixed, bucketed = trained(), trained(group_by_length=False), trained(
+        group_by_length=True)
+    for a, b in zip(default, mixed):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(default, bucketed))
+    assert kbert.TextClassifier.group_by_length and not kbert.TokenClassifier.group_by_length
