@@ -400,8 +400,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         (labels already numeric; pass `steps_per_epoch` if its size is unknown). Batches hold
         examples of similar length, padded to their length bucket (`group_by_length`; None:
         the task's default, off for `TokenClassifier`); the batches of every epoch are fixed by
-        `seed` (random if None). `steps_per_epoch` makes
-        each epoch that many batches, the data continuing where the last epoch stopped.
+        `seed` (random if None). `steps_per_epoch` makes each epoch that many batches, the data
+        continuing where the last epoch stopped.
         Streams are shuffled through a buffer of `shuffle_buffer` rows.
         `validation_data` is (x, y) (a tuple is always (x, y), as in Keras), or labelled
         examples, reported after every epoch with the task's full metrics.
@@ -421,7 +421,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             group_by_length=(self.group_by_length if group_by_length is None
                              else group_by_length),
             steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
-            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, shuffle_buffer=shuffle_buffer)
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+            shuffle_buffer=shuffle_buffer)
         callbacks = list(callbacks or [])
         if validation_data is not None:
             if is_dataset(validation_data):
