@@ -64,7 +64,7 @@ class TokenClassifier(Task):
     # The loss is a mean over each batch's labelled words, so in length buckets a word of a
     # short sentence weighs more: CoNLL's 16-token batches hold about 190 labelled words, its
     # 64-token ones about 1,060. Mixed batches, as transformers trains, measured +1.3 word
-    # accuracy on CoNLL POS and equal NER F1, for 2.3x the padded positions (RESULTS.md, issue
+    # accuracy on CoNLL POS and no loss of NER F1, for 2.3x the padded positions (RESULTS.md, issue
     # 22, "length buckets and pooling measured").
     group_by_length = False
 

@@ -104,7 +104,7 @@ def test_a_word_longer_than_a_window_is_cut_with_a_warning(caplog):
 
 def test_trains_on_mixed_length_batches_by_default():
     # Length buckets overweight the words of short sentences in a per-batch mean over words
-    # (RESULTS.md, "group_by_length"), so a tagger's fit mixes lengths unless asked not to.
+    # (RESULTS.md, issue 22), so a tagger's fit mixes lengths unless asked not to.
     words = WORDS + [("the man works in london and the dog sleeps in paris " * 2).split()]
     tags = TAGS + [["O", "O", "O", "O", "B-LOC", "O", "O", "O", "O", "O", "B-LOC"] * 2]
 
