@@ -7,19 +7,24 @@ import android.widget.EditText
 import android.widget.TextView
 import com.google.mediapipe.tasks.core.BaseOptions
 import com.google.mediapipe.tasks.text.textclassifier.TextClassifier
+import dev.kbert.core.BertNormalizer
 import dev.kbert.core.Labels
+import dev.kbert.core.ModelSettings
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 
 /**
  * Classify: MediaPipe Tasks' TextClassifier runs kbert's exported classifier on the typed text
  * (MediaPipe tokenizes with the vocabulary packed in the model) and every label is shown with
- * its score.
+ * its score. MediaPipe's BERT tokenizer only lowercases: the text is first normalized the way the
+ * checkpoint was pretrained (accents stripped, CJK spaced, controls dropped: the "normalization"
+ * kbert.json records), so MediaPipe sees the tokens the model was trained on.
  */
 class ClassifyActivity : Activity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
     private var classifier: TextClassifier? = null
     private var labels = Labels(emptyList())
+    private var normalizer: BertNormalizer? = null
 
     private lateinit var text: EditText
     private lateinit var button: Button
@@ -43,7 +48,9 @@ class ClassifyActivity : Activity() {
             getString(R.string.model_missing, name)
         } else try {
             // Names for outputs MediaPipe reports without one (a model exported without labels).
-            labels = Labels.fromLines(ModelAssets.packedText(ModelAssets.map(this, name))["labels.txt"].orEmpty())
+            val packed = ModelAssets.packedText(ModelAssets.map(this, name))
+            labels = Labels.fromLines(packed["labels.txt"].orEmpty())
+            normalizer = packed[ModelSettings.FILE]?.let { ModelSettings.parse(it.joinToString("\n")).normalizer }
             val options = TextClassifier.TextClassifierOptions.builder()
                 .setBaseOptions(BaseOptions.builder().setModelAssetPath(name).build())
                 .build()
@@ -64,7 +71,8 @@ class ClassifyActivity : Activity() {
         status.setText(R.string.running)
         worker.execute {
             val started = System.nanoTime()
-            val categories = model.classify(input).classificationResult().classifications()[0].categories()
+            val text = normalizer?.normalize(input) ?: input
+            val categories = model.classify(text).classificationResult().classifications()[0].categories()
             val millis = (System.nanoTime() - started) / 1_000_000
             val lines = categories.sortedByDescending { it.score() }.joinToString("\n") { category ->
                 val name = category.categoryName().ifEmpty { labels.nameOf(category.index()) }

@@ -47,7 +47,8 @@ class QuestionAnswerer(
     init {
         val vocab = files["vocab.txt"]
             ?: throw IllegalArgumentException("the model has no packed vocab.txt: export it with kbert's metadata")
-        settings = configure(ModelSettings.fromPackedFiles(files).questionAnswering())
+        val modelSettings = ModelSettings.fromPackedFiles(files)
+        settings = configure(modelSettings.questionAnswering())
         sequenceLength = settings.sequenceLength
         val inputBytes = model.getInputBufferRequirements("ids").bufferSize
         require(inputBytes == 4 * sequenceLength) {
@@ -55,7 +56,8 @@ class QuestionAnswerer(
                 "$sequenceLength: export it with static inputs (--static_sequence_length=$sequenceLength)"
         }
         vocabulary = Vocabulary.fromLines(String(vocab, Charsets.UTF_8).lines().dropLastWhile { it.isEmpty() })
-        packer = QaPacker(BertTokenizer(vocabulary, settings.lowercase), settings)
+        // The checkpoint's normalization, as kbert.json records it (null: a model from before it).
+        packer = QaPacker(BertTokenizer(vocabulary, settings.lowercase, normalizer = modelSettings.normalizer), settings)
         decoder = SpanDecoder(settings)
         inputs = listOf("ids", "mask", "segment_ids").associateWith { model.createInputBuffer(it) }
         outputs = listOf("start_logits", "end_logits").associateWith { model.createOutputBuffer(it) }

@@ -1,16 +1,25 @@
 package dev.kbert.core
 
 /**
- * BERT's tokenizer exactly as kbert runs it (KerasHub's `BertTokenizer` on TensorFlow): basic
- * tokenization into words, then greedy longest-match-first WordPiece on each word.
+ * BERT's tokenizer exactly as kbert runs it: basic tokenization into words, then greedy
+ * longest-match-first WordPiece on each word.
  *
- *     val tokenizer = BertTokenizer(Vocabulary.fromLines(vocabLines))
+ *     val tokenizer = BertTokenizer(Vocabulary.fromLines(vocabLines), normalizer = BertNormalizer())
  *     tokenizer.tokenize("A gripping film!")   // [1037, 13940, 2143, 999]
  *
- * Basic tokenization, in KerasHub's order:
+ * With a [normalizer] (models kbert trains now: the checkpoint's own tokenization, which
+ * kbert.json records as "normalization"):
+ * 1. [BertNormalizer.normalize] the text (clean, CJK spacing, accents, lowercase).
+ * 2. Split on White_Space (dropped) and on punctuation (ASCII symbols and Unicode P*, each kept
+ *    as a word of its own).
+ * 3. WordPiece each word; a word of more than [maxCharsPerWord] code points, or one with no full
+ *    WordPiece cover, is one [UNK].
+ *
+ * Without one (models saved before kbert read the checkpoint's normalization: KerasHub's
+ * `BertTokenizer` on TensorFlow), in KerasHub's order:
  * 0. The text ends at its first NUL character, as TensorFlow's `regex_split` reads it.
- * 1. `stripAccents` only: NFD, then drop non-spacing marks. kbert's uncased presets leave it off
- *    (KerasHub's default), so "café" stays "café" (and WordPiece makes it [UNK]).
+ * 1. `stripAccents` only: NFD, then drop non-spacing marks (off in those models, so "café"
+ *    stays "café" and WordPiece makes it [UNK]).
  * 2. Split on ASCII whitespace, control and format characters (dropped) and on punctuation and
  *    CJK ideographs (each kept as a word of its own). Other spaces (no-break space, em space)
  *    do not split.
@@ -23,7 +32,9 @@ class BertTokenizer(
     val vocabulary: Vocabulary,
     val lowercase: Boolean = true,
     val stripAccents: Boolean = false,
-    val maxBytesPerWord: Int = 100
+    val maxBytesPerWord: Int = 100,
+    val normalizer: BertNormalizer? = null,
+    val maxCharsPerWord: Int = 100
 ) {
     private val unkId = vocabulary.unkId
 
@@ -36,6 +47,7 @@ class BertTokenizer(
 
     /** The words WordPiece sees (steps 1-3). */
     fun basicTokenize(text: String): List<String> {
+        if (normalizer != null) return splitNormalized(normalizer.normalize(text))
         val nul = text.indexOf('\u0000')
         val whole = if (nul >= 0) text.substring(0, nul) else text
         val source = if (stripAccents) Unicode.stripAccents(whole) else whole
@@ -59,10 +71,34 @@ class BertTokenizer(
         return if (lowercase) words.map { Unicode.caseFold(it) } else words
     }
 
+    /** Hugging Face's `BertPreTokenizer` on normalized text. */
+    private fun splitNormalized(text: String): List<String> {
+        val words = ArrayList<String>()
+        val word = StringBuilder()
+        fun flush() {
+            if (word.isNotEmpty()) words.add(word.toString())
+            word.setLength(0)
+        }
+        Unicode.forEachCodePoint(text) { cp ->
+            when {
+                BertNormalizer.isWhitespace(cp) -> flush()
+                Unicode.isPunctuation(cp) -> {
+                    flush()
+                    words.add(Unicode.codePointString(cp))
+                }
+                else -> word.appendCodePoint(cp)
+            }
+        }
+        flush()
+        return words
+    }
+
     /** Appends the WordPiece ids of one word to `out`. */
     fun wordPiece(word: String, out: MutableList<Int>) {
         if (word.length == 0) return
-        if (word.toByteArray(Charsets.UTF_8).size > maxBytesPerWord) {
+        val tooLong = if (normalizer != null) word.codePointCount(0, word.length) > maxCharsPerWord
+                      else word.toByteArray(Charsets.UTF_8).size > maxBytesPerWord
+        if (tooLong) {
             out.add(unkId)
             return
         }

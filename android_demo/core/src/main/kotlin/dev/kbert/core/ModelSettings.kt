@@ -17,8 +17,17 @@ class ModelSettings(
     val lowercase: Boolean,
     val labels: List<String>?,
     /** The task's own settings (`"settings"` in kbert.json), as [MiniJson] parsed them. */
-    val settings: Map<String, Any?>
+    val settings: Map<String, Any?>,
+    /**
+     * The checkpoint's text normalization (`"normalization"` in kbert.json); null for files
+     * written before kbert recorded it, whose models were trained on KerasHub's tokenization.
+     */
+    val normalizer: BertNormalizer? = null
 ) {
+    /** The tokenizer this model was trained with, on the file's vocabulary. */
+    fun tokenizer(vocabulary: Vocabulary): BertTokenizer =
+        BertTokenizer(vocabulary, lowercase = lowercase, normalizer = normalizer)
+
     /** The settings of a question answerer (`kbert.QuestionAnswerer`'s export). */
     fun questionAnswering(): QaSettings {
         fun int(key: String): Int = (settings[key] as? Number)?.toInt()
@@ -58,7 +67,14 @@ class ModelSettings(
                 lowercase = root["lowercase"] == true,
                 labels = (root["labels"] as? List<*>)?.map { it.toString() },
                 settings = (root["settings"] as? Map<*, *>)?.entries?.associate { it.key.toString() to it.value }
-                    ?: emptyMap())
+                    ?: emptyMap(),
+                normalizer = (root["normalization"] as? Map<*, *>)?.let { n ->
+                    fun flag(key: String, default: Boolean) = n[key] as? Boolean ?: default
+                    val lower = flag("lowercase", root["lowercase"] == true)
+                    BertNormalizer(lowercase = lower, stripAccents = flag("strip_accents", lower),
+                                   handleChineseChars = flag("handle_chinese_chars", true),
+                                   cleanText = flag("clean_text", true))
+                })
         }
     }
 }
