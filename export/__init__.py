@@ -18,8 +18,8 @@ from kbert.export.metadata import file_settings, packed_files, read_metadata, wr
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger, split_words
 from kbert.export.saved_model import to_saved_model
-from kbert.export.tflite import QUANTIZATIONS, device_features, to_tflite
-from kbert.export.verify import (keras_outputs, verify, verify_embedder,
+from kbert.export.tflite import QUANTIZATIONS, device_features, full_rows, to_tflite
+from kbert.export.verify import (keras_outputs, predicted_outputs, verify, verify_embedder,
                                  verify_question_answerer, verify_saved_model, verify_tagger,
                                  verify_texts)
 
@@ -28,4 +28,4 @@ __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verif
            "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files", "file_settings",
            "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
            "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder",
-           "LiteRtModel"]
+           "LiteRtModel", "full_rows", "predicted_outputs"]

@@ -20,6 +20,8 @@ from ai_edge_litert.interpreter import Interpreter
 from ai_edge_litert.options import CpuOptions, Options
 from ai_edge_litert.tensor_buffer import TensorBuffer
 
+from kbert.verbosity import native_logs_quiet
+
 _NUMPY_TYPES = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32,
                 schema.TensorType.INT8: np.int8, schema.TensorType.UINT8: np.uint8,
                 schema.TensorType.INT64: np.int64}
@@ -77,14 +79,19 @@ class LiteRtModel:
         self.length = file_length(self.path)
         self.dynamic = self.length is None
         self.api = "interpreter" if interpreter else "compiled_model"
+        # LiteRT logs its accelerator registry and "Created TensorFlow Lite XNNPACK delegate"
+        # natively while it loads a file and first runs it: loading and the first run at each
+        # length run with stderr quiet (kbert.verbosity), later (timed) calls as they are.
+        self._shape, self._seen = None, set()
         if interpreter:
-            self._runner = Interpreter(model_path=self.path,
-                                       num_threads=num_threads).get_signature_runner()
+            with native_logs_quiet():
+                self._runner = Interpreter(model_path=self.path,
+                                           num_threads=num_threads).get_signature_runner()
             self.input_names, self.output_names = list(self._inputs), list(self._outputs)
         else:
             options = Options(cpu_options=CpuOptions(num_threads=num_threads))
-            self._model = CompiledModel.from_file(self.path, options=options)
-            self._shape = None
+            with native_logs_quiet():
+                self._model = CompiledModel.from_file(self.path, options=options)
             # CompiledModel's buffers follow its own order (the subgraph's), not the file's
             # signature order.
             (names,) = self._model.get_signature_list().values()
@@ -95,9 +102,17 @@ class LiteRtModel:
         if missing:
             raise ValueError(f"{self.path} needs inputs {self.input_names}; missing "
                              f"{sorted(missing)}.")
+        shape = tuple(inputs[self.input_names[0]].shape)
+        if shape in self._seen:
+            return self._run(shape, inputs)
+        with native_logs_quiet():
+            outputs = self._run(shape, inputs)
+        self._seen.add(shape)
+        return outputs
+
+    def _run(self, shape: tuple, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.api == "interpreter":
             return {name: np.asarray(value) for name, value in self._runner(**inputs).items()}
-        shape = tuple(inputs[self.input_names[0]].shape)
         if self.dynamic and shape != self._shape:
             for index, name in enumerate(self.input_names):
                 self._model.resize_input_tensor(index, list(inputs[name].shape))

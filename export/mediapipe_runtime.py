@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from kbert.verbosity import native_logs_quiet
+
 
 def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[dict[str, float]]:
     """Classifies raw texts with MediaPipe's TextClassifier: one {label: score} dict per text.
@@ -15,20 +17,21 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[di
     >>> mediapipe_classify("out/dynamic/model.tflite", ["a gripping film"])
     [{'positive': 0.97, 'negative': 0.03}]
 
-    The file needs the metadata `kbert.export.write_metadata` adds. mediapipe is installed with
-    `pip install --no-deps mediapipe==1.2.2` (it pins an absl-py that tf-models-official cannot
-    share).
+    The file needs the metadata `kbert.export.write_metadata` adds. mediapipe (1.2.2) is a
+    kbert dependency.
     """
     try:
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
     except ImportError as error:
-        raise ImportError(f"MediaPipe is needed: pip install --no-deps mediapipe==1.2.2 ({error})") \
+        raise ImportError(f"MediaPipe is needed: pip install mediapipe==1.2.2 ({error})") \
             from None
     options = TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(tflite_path)),
                                     max_results=-1)
     results = []
-    with TextClassifier.create_from_options(options) as classifier:
+    with native_logs_quiet():  # MediaPipe's graph start-up and LiteRT's logs (kbert.verbosity)
+        classifier = TextClassifier.create_from_options(options)
+    with classifier:
         for text in texts:
             (head,) = classifier.classify(text).classifications
             results.append({c.category_name: float(c.score) for c in head.categories})
@@ -52,9 +55,11 @@ def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str]):
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.text import TextEmbedder, TextEmbedderOptions
     except ImportError as error:
-        raise ImportError(f"MediaPipe is needed: pip install --no-deps mediapipe==1.2.2 ({error})") \
+        raise ImportError(f"MediaPipe is needed: pip install mediapipe==1.2.2 ({error})") \
             from None
     options = TextEmbedderOptions(base_options=BaseOptions(model_asset_path=str(tflite_path)))
-    with TextEmbedder.create_from_options(options) as embedder:
+    with native_logs_quiet():  # MediaPipe's graph start-up and LiteRT's logs (kbert.verbosity)
+        embedder = TextEmbedder.create_from_options(options)
+    with embedder:
         return np.stack([np.asarray(embedder.embed(text).embeddings[0].embedding, np.float32)
                          for text in texts])

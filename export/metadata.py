@@ -13,8 +13,7 @@ mediapipe 1.2.2's wheel lacks one native module the populator imports,
 when that module really cannot be imported, `minimum_parser_version` below, a Python port of the
 same rules, is registered under its name before the writer is imported. Nothing else is patched.
 
-mediapipe is not a kbert dependency (it pins absl-py~=2.3, tf-models-official pins absl-py~=1.2);
-install it with `pip install --no-deps mediapipe==1.2.2` to write metadata.
+mediapipe (1.2.2) is a kbert dependency; where it is missing, `pip install mediapipe==1.2.2`.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ INPUT_NAMES = ("ids", "mask", "segment_ids")
 
 _VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 _INSTALL_HINT = ("Writing TFLite metadata uses MediaPipe's metadata writer: "
-                 "pip install --no-deps mediapipe==1.2.2")
+                 "pip install mediapipe==1.2.2")
 
 # Schema members added after metadata schema 1.0.0 and the parser version that first reads each,
 # as in GetMemberVersion() of mediapipe/tasks/cc/metadata/metadata_version.cc.
@@ -396,13 +395,22 @@ def app_settings(model, window_length: int | None = None) -> dict:
     64
 
     window_length: the length rows are cut at (a static file's own length; by default the
-    model's sequence length, the windows a dynamic file's app cuts).
+    model's sequence length, the windows a dynamic file's app cuts). `length_policy` is the
+    task's `LengthPolicy`: the tokens every path reads (the file's graph cuts longer rows to it).
+    `normalization`: the text normalization the model was trained with (the checkpoint's own,
+    `kbert.preprocessing.tokenizer.Normalization`), None for models saved before kbert read it
+    (KerasHub's tokenization); apps apply it before a runtime's own tokenizer (MediaPipe's only
+    lowercases), the on-device pipelines and the Kotlin core tokenize with it.
     """
     spec = model.export_spec()
+    normalization = getattr(model.preprocessor.tokenizer, "normalization", None)
+    policy = spec.length_policy(model)
     return {"task": spec.task,
-            "window_length": int(window_length or model.preprocessor.sequence_length),
+            "window_length": int(window_length or policy.sequence_length),
+            "length_policy": policy.metadata(),
             "max_sequence_length": int(model.backbone.max_sequence_length),
             "lowercase": bool(getattr(model.preprocessor.tokenizer, "lowercase", False)),
+            "normalization": None if normalization is None else normalization.get_config(),
             "pair_inputs": bool(model.pair_inputs),
             "labels": list(spec.labels) or None,
             "mediapipe": spec.mediapipe, "mediapipe_note": spec.mediapipe_note,

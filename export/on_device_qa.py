@@ -28,7 +28,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import keras_hub
 import numpy as np
 
 from kbert.export.litert_runtime import LiteRtModel
@@ -36,7 +35,13 @@ from kbert.export.metadata import SETTINGS_FILE, VOCAB_FILE, file_settings, pack
 from kbert.export.tflite import padded_inputs
 from kbert.preprocessing import TextPreprocessor
 from kbert.preprocessing.qa import QAWindows, qa_windows
+from kbert.preprocessing.tokenizer import tokenizer_from_settings
 from kbert.tasks.qa_decoding import Answer, decode_answers
+
+FROM_FILE = "file"  # A setting read from the file's kbert.json.
+# What a file without kbert.json is decoded with: QuestionAnswerer's own defaults.
+_DEFAULTS = {"doc_stride": 128, "max_query_length": 64, "n_best": 20, "max_answer_length": 30,
+             "version_2_with_negative": False, "null_threshold": 0.0}
 
 
 class OnDeviceQuestionAnswerer:
@@ -48,31 +53,49 @@ class OnDeviceQuestionAnswerer:
     >>> device.answer("Who lives in Paris?", "Jeremy lives in Paris.")
     {'text': 'Jeremy', 'score': 0.97, 'start': 0, 'end': 6}
 
-    The decoding settings given here default to kbert's; `from_file` reads them from the file
-    itself (kbert.json in its metadata: window length, question length, doc stride, n-best,
-    maximum answer length, a v2.0 model's null threshold), `from_model` from the Keras model.
+    Every setting comes from the file itself (kbert.json in its metadata: casing, window
+    length, question length, doc stride, n-best, maximum answer length, a v2.0 model's null
+    threshold), however the pipeline is made; an argument given here overrides the file's
+    (`null_threshold=None`: never abstain). A file without kbert.json falls back to kbert's
+    defaults (doc stride 128, question 64 tokens, n-best 20, answers of 30 tokens, no null
+    threshold). `from_model` takes them from the Keras model instead.
     """
 
-    def __init__(self, tflite_path: str | Path, *, lowercase: bool = True, num_threads: int = 1,
-                 doc_stride: int = 128, max_query_length: int = 64, n_best: int = 20,
-                 max_answer_length: int = 30, null_threshold: float | None = None,
+    def __init__(self, tflite_path: str | Path, *, lowercase: bool | None = None,
+                 num_threads: int = 1, doc_stride: int | None = None,
+                 max_query_length: int | None = None, n_best: int | None = None,
+                 max_answer_length: int | None = None,
+                 null_threshold: float | None | str = FROM_FILE,
                  window_length: int | None = None, interpreter: bool = False):
         files = packed_files(tflite_path)
         if VOCAB_FILE not in files:
             raise ValueError(f"{tflite_path} has no packed {VOCAB_FILE}: write its metadata with "
                              "kbert.export.write_metadata.")
+        stored = file_settings(tflite_path) if SETTINGS_FILE in files else {}
+        settings = {**_DEFAULTS, **stored.get("settings", {})}
         self._model = LiteRtModel(tflite_path, num_threads=num_threads, interpreter=interpreter)
         self.dynamic = self._model.dynamic
         if self.dynamic and window_length is None:
-            if SETTINGS_FILE not in files:
+            if "window_length" not in stored:
                 raise ValueError(f"{tflite_path} takes any length but has no packed "
                                  f"{SETTINGS_FILE} saying its window length: pass window_length "
                                  "or write its metadata with kbert.export.to_tflite.")
-            window_length = file_settings(tflite_path)["window_length"]
+            window_length = stored["window_length"]
+        if lowercase is None:
+            lowercase = bool(stored.get("lowercase", True))
+        if null_threshold == FROM_FILE:  # Only a model trained to abstain (v2.0) has one.
+            null_threshold = (float(settings["null_threshold"])
+                              if settings.get("version_2_with_negative") else None)
+        doc_stride, max_query_length, n_best, max_answer_length = (
+            int(settings[name] if given is None else given) for name, given in (
+                ("doc_stride", doc_stride), ("max_query_length", max_query_length),
+                ("n_best", n_best), ("max_answer_length", max_answer_length)))
         # Windows are cut at the model's window length; a static file's is its own.
         self.sequence_length = int(window_length if self.dynamic else self._model.length)
-        tokenizer = keras_hub.models.BertTokenizer(
-            vocabulary=files[VOCAB_FILE].decode("utf-8").splitlines(), lowercase=lowercase)
+        # The checkpoint's normalization as kbert.json records it (None: a file written before).
+        tokenizer = tokenizer_from_settings(
+            files[VOCAB_FILE].decode("utf-8").splitlines(), lowercase=lowercase,
+            normalization=stored.get("normalization"))
         self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
         self.doc_stride, self.max_query_length = doc_stride, max_query_length
         self.n_best, self.max_answer_length = n_best, max_answer_length
@@ -80,23 +103,17 @@ class OnDeviceQuestionAnswerer:
 
     @classmethod
     def from_file(cls, tflite_path: str | Path, **kwargs) -> "OnDeviceQuestionAnswerer":
-        """With the settings packed in the file by `kbert.export.to_tflite`: no Keras model
-        needed (keyword arguments override them).
+        """With the settings packed in the file by `kbert.export.to_tflite` (what the
+        constructor does; kept for code that calls it): no Keras model needed, keyword
+        arguments override them. Raises `ValueError` for a file without kbert.json.
 
         Example:
         >>> device = OnDeviceQuestionAnswerer.from_file("out/qa/model.tflite")
         >>> device.doc_stride, device.null_threshold
         (128, -1.25)
         """
-        stored = file_settings(tflite_path)
-        settings = stored["settings"]
-        found = {"lowercase": stored["lowercase"], "window_length": stored["window_length"],
-                 "doc_stride": settings["doc_stride"],
-                 "max_query_length": settings["max_query_length"],
-                 "n_best": settings["n_best"], "max_answer_length": settings["max_answer_length"],
-                 "null_threshold": (settings["null_threshold"]
-                                    if settings["version_2_with_negative"] else None)}
-        return cls(tflite_path, **{**found, **kwargs})
+        file_settings(tflite_path)  # A file without kbert.json is refused here, as before.
+        return cls(tflite_path, **kwargs)
 
     @classmethod
     def from_model(cls, tflite_path: str | Path, model, **kwargs) -> "OnDeviceQuestionAnswerer":

@@ -15,10 +15,10 @@ with metadata), step by step, and the reference its output is checked against.
    cut at the model's own window length, read from the file's `kbert.json`.
 6. A word's label probabilities are the softmax of the logits at its first sub-token; its score
    their maximum.
-7. Labels: for an IOB label set the most probable valid IOB2 sequence (Viterbi: I-X only after
-   B-X or I-X), otherwise each word's argmax.
-8. Entities are the B-X I-X... runs, from the first word's start character to the last word's end
-   (`kbert.tasks.tag_decoding`).
+7. Labels: for an IOB label set the most probable valid sequence of its scheme (Viterbi; IOB2:
+   I-X only after B-X or I-X; IOB1: B-X only after B-X or I-X), otherwise each word's argmax.
+8. Entities are the B-X I-X... runs (IOB1: an I-X after O opens one too), from the first word's
+   start character to the last word's end (`kbert.tasks.tag_decoding`).
 
 Steps 3-4 and 6-8 call the same functions the Keras model uses, so an app porting them has one
 definition to follow and the comparison with Keras isolates the runtime and quantization.
@@ -30,15 +30,15 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import keras_hub
 import numpy as np
 
 from kbert.export.litert_runtime import LiteRtModel
 from kbert.export.metadata import LABELS_FILE, SETTINGS_FILE, VOCAB_FILE, packed_files
 from kbert.export.tflite import padded_inputs, stack_rows
 from kbert.preprocessing import TextPreprocessor
+from kbert.preprocessing.tokenizer import tokenizer_from_settings
 from kbert.preprocessing.words import WordWindows, split_words, word_windows
-from kbert.tasks.tag_decoding import Entity, decode_tags, entity_spans, is_iob, softmax
+from kbert.tasks.tag_decoding import Entity, decode_tags, entity_spans, resolve_scheme, softmax
 
 class OnDeviceTagger:
     """An exported tagger run the way an app runs it (LiteRT CompiledModel, batch 1;
@@ -51,8 +51,8 @@ class OnDeviceTagger:
     >>> [(e.type, e.text, e.start) for e in tagger.entities("Jeremy lives in Paris.")]
     [('PER', 'Jeremy', 0), ('LOC', 'Paris', 16)]
 
-    The label scheme (labels, whether they are IOB), casing, window length and window stride
-    come from the file (labels.txt and kbert.json in its metadata); `lowercase` and
+    The labels and their scheme (IOB2, IOB1 or plain tags), casing, window length and window
+    stride come from the file (labels.txt and kbert.json in its metadata); `lowercase` and
     `window_stride` override them (a file without kbert.json needs them, and is static).
     """
 
@@ -66,7 +66,11 @@ class OnDeviceTagger:
         stored = json.loads(files[SETTINGS_FILE]) if SETTINGS_FILE in files else {}
         vocabulary = files[VOCAB_FILE].decode("utf-8").splitlines()
         self.labels = files[LABELS_FILE].decode("utf-8").splitlines()
-        self.iob = bool(stored.get("settings", {}).get("iob", is_iob(self.labels)))
+        settings = stored.get("settings", {})
+        # Files written before schemes were recorded say only whether the labels are IOB.
+        self.scheme = resolve_scheme(settings.get("scheme", settings.get("iob", "auto")),
+                                     self.labels)
+        self.iob = self.scheme is not None
         self._model = LiteRtModel(tflite_path, num_threads=num_threads, interpreter=interpreter)
         (self._output,) = self._model.output_names
         self.dynamic = self._model.dynamic
@@ -79,7 +83,9 @@ class OnDeviceTagger:
                                    else self._model.length)
         if lowercase is None:
             lowercase = bool(stored.get("lowercase", True))
-        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=lowercase)
+        # The checkpoint's normalization as kbert.json records it (None: a file written before).
+        tokenizer = tokenizer_from_settings(vocabulary, lowercase=lowercase,
+                                            normalization=stored.get("normalization"))
         self.preprocessor = TextPreprocessor(tokenizer, self.sequence_length)
         self.window_stride = (stored.get("settings", {}).get("window_stride")
                               if window_stride == "file" else window_stride)
@@ -108,8 +114,9 @@ class OnDeviceTagger:
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
         """Step 7: labels from the probabilities; for entity label sets the most probable valid
-        IOB2 sequence (`kbert.tasks.tag_decoding.decode_tags`, what the Keras tagger does)."""
-        return [decode_tags(s, self.labels, self.iob) for s in scores]
+        sequence of the scheme (`kbert.tasks.tag_decoding.decode_tags`, what the Keras tagger
+        does)."""
+        return [decode_tags(s, self.labels, self.scheme) for s in scores]
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """One label per word of each sentence."""
@@ -117,7 +124,7 @@ class OnDeviceTagger:
 
     def entities(self, text: str) -> list[Entity]:
         """Steps 2-8 on a raw text: entities with character offsets into `text`."""
-        words, _ = split_words(text)
+        words, _ = split_words(text, self.preprocessor.tokenizer)
         if not words:
             return []
         scores = self.word_scores([words])[0]

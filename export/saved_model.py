@@ -26,17 +26,24 @@ def to_saved_model(model, directory: str | Path) -> str:
       `text_pair` for pair models); `question` and `context` for a question answerer; a sentence
       `text` for a tagger.
     - `token_ids`: `token_ids`, `padding_mask`, `segment_ids` int32 [batch, length], for clients
-      that tokenize (and window) themselves.
+      that tokenize (and window) themselves. Rows of any length: the graph cuts each to the
+      model's length policy (`export_spec().length`), so a text's whole row gives `predict`'s
+      output (a pair trimmed longest-first, as kbert's packer does).
 
     Both return the task's named outputs (`export_spec().output_names`: `probability`, `score`,
     `logits`, `start_logits`/`end_logits`, `embedding`) and its string outputs (a classifier's
     `label`, a tagger's per-token `label`). Loading needs the TensorFlow Text ops registered:
     `import tensorflow_text` before `tf.saved_model.load`. A task with nothing to export
     (`kbert.MaskedLM`) raises `ExportError`. A LoRA model is exported with its adapters
-    merged into the encoder's kernels (`Task.merged`).
+    merged into the encoder's kernels (`Task.merged`). Export needs the TensorFlow backend: a
+    model trained under JAX is refused with what to do.
     """
+    from kbert.export.tflite import check_backend
+
     spec = model.export_spec()
+    check_backend("export.to_saved_model")
     model = model.merged()
+    policy = spec.length_policy(model)
 
     def outputs(features):
         served = spec.outputs(model(features, training=False))
@@ -48,6 +55,8 @@ def to_saved_model(model, directory: str | Path) -> str:
         return outputs(model.preprocessor(list(texts)))
 
     def serve_token_ids(token_ids, padding_mask, segment_ids):
+        # Whole rows are read as `predict` reads the raw text (the model's length policy).
+        token_ids, padding_mask, segment_ids = policy.cut(token_ids, padding_mask, segment_ids)
         return outputs({"token_ids": token_ids, "padding_mask": padding_mask,
                         "segment_ids": segment_ids})
 

@@ -18,6 +18,8 @@ from keras import ops
 from kbert.export.checks import ExportError, check_deployable
 from kbert.export.metadata import check_metadata_name, check_writer_installed, embed_metadata
 from kbert.files import atomic_path
+from kbert.verbosity import native_logs_quiet
+from kbert.preprocessing.inputs import as_examples
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 # Op types an "int8" export keeps in float: LayerNorm (MEAN, SQUARED_DIFFERENCE, RSQRT), the
@@ -120,37 +122,84 @@ def stack_rows(rows: list[np.ndarray], width: int | None = None) -> np.ndarray:
                            for r in rows])
 
 
-def keep_positions(ids, mask, segment_ids, positions: int, sep_id: int):
-    """The inputs cut to the encoder's first `positions` positions (TensorFlow ops that convert
-    to builtins: STRIDED_SLICE, SUM, GREATER, EQUAL, SELECT_V2): a dynamic file fed a longer row
-    then computes what the model computes on the text truncated to `positions` tokens. A cut row
-    gets [SEP] at its last position, as kbert's own truncation ends every row.
+def full_rows(model, x, name: str = "x") -> list[dict[str, np.ndarray]]:
+    """Each text (or pair) of `x` as its whole packed row, `[CLS] a [SEP] (b [SEP])` with no
+    truncation, as int32 [1, n] {ids, mask, segment_ids}: what an app (or MediaPipe) feeds a
+    dynamic-length file, which then reads the model's first `sequence_length` tokens itself
+    (`LengthPolicy.cut`). kbert's tokenizer, the model's own.
 
     Example:
-    >>> ids, mask, segments = keep_positions(ids, mask, segments, 512, sep_id=102)
+    >>> [r["ids"].shape for r in full_rows(clf, ["a film", "a " * 700])]
+    [(1, 4), (1, 702)]
     """
-    cut = tf.reduce_sum(mask, axis=1, keepdims=True) > positions
-    ids, mask, segment_ids = (t[:, :positions] for t in (ids, mask, segment_ids))
-    last = tf.equal(tf.range(tf.shape(ids)[1]), positions - 1)[None, :]
-    ids = tf.where(tf.logical_and(cut, last), tf.constant(sep_id, ids.dtype), ids)
-    return ids, mask, segment_ids
+    policy = model.export_spec().length_policy(model)
+    texts = [list(map(str, segment)) for segment in as_examples(x, name=name).segments]
+    pieces = [model.preprocessor.word_pieces(list(segment)).to_list() for segment in texts]
+    token_ids, segment_ids = [], []
+    for row in zip(*pieces):
+        ids, segments = [policy.cls_id], [0]
+        for index, tokens in enumerate(row):
+            ids += list(tokens) + [policy.sep_id]
+            segments += [index] * (len(tokens) + 1)
+        token_ids.append(ids)
+        segment_ids.append(segments)
+    longest = max(len(r) for r in token_ids)
+    return padded_inputs(token_ids, segment_ids, longest, policy.pad_id, dynamic=True)
+
+
+def check_backend(what: str) -> None:
+    """Raises `ExportError` in one line unless Keras runs on TensorFlow: export traces the model
+    into a TensorFlow graph, which a JAX (or torch) model cannot be.
+
+    Example:
+    >>> check_backend("to_tflite")   # passes under KERAS_BACKEND=tensorflow
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ExportError(
+            f"{what} needs the TensorFlow backend; this process runs Keras on {backend!r}. Save "
+            "the model with model.save('model.keras'), then export kbert.load_model("
+            "'model.keras') in a process started with KERAS_BACKEND=tensorflow.")
+
+
+def graph_length(model, sequence_length: int | None) -> tuple[int, bool]:
+    """(the length the file reads, whether its graph must cut rows to it) for a file of static
+    `sequence_length` (None: dynamic), from the task's `LengthPolicy`; `ExportError` for a static
+    file too short for a task read in one row (it would read fewer tokens than `predict`).
+
+    Example:
+    >>> graph_length(clf, None)         # clf at sequence_length 128
+    (128, True)
+    """
+    policy = model.export_spec().length_policy(model)
+    if sequence_length is None:
+        return policy.sequence_length, True
+    if sequence_length < policy.sequence_length and not policy.windowed:
+        raise ExportError(
+            f"a static file of {sequence_length} tokens would read fewer tokens than the model "
+            f"(sequence_length {policy.sequence_length}) and disagree with predict on longer "
+            f"texts: export it at sequence_length >= {policy.sequence_length}, or dynamic (None).")
+    if policy.windowed:  # The task's own windows are cut at the file's length.
+        return sequence_length, False
+    return policy.sequence_length, sequence_length > policy.sequence_length
 
 
 def write_token_id_saved_model(model, directory: str, sequence_length: int | None) -> None:
     """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L] (or
-    [1, None] when `sequence_length` is None, cut inside the graph to the encoder's positions);
-    the TFLite converter freezes its variables into constants (converting the Keras model's
-    concrete function directly leaves resource variables behind). A LoRA model is served
-    merged (`Task.merged`): the file holds plain kernels, as a fully fine-tuned one does."""
+    [1, None] when `sequence_length` is None), cut inside the graph to the model's length policy
+    (`LengthPolicy.cut`: the tokens `predict` reads); the TFLite converter freezes its variables
+    into constants (converting the Keras model's concrete function directly leaves resource
+    variables behind). A LoRA model is served merged (`Task.merged`): the file holds plain
+    kernels, as a fully fine-tuned one does."""
 
     model = model.merged()
     spec = model.export_spec()
-    positions = int(model.backbone.max_sequence_length)
-    sep_id = int(model.preprocessor.tokenizer.sep_token_id)
+    policy = spec.length_policy(model)
+    _, cut = graph_length(model, sequence_length)
 
     def serve(ids, mask, segment_ids):
-        if sequence_length is None:
-            ids, mask, segment_ids = keep_positions(ids, mask, segment_ids, positions, sep_id)
+        if cut:
+            ids, mask, segment_ids = policy.cut(ids, mask, segment_ids)
         outputs = model({"token_ids": ids, "padding_mask": mask, "segment_ids": segment_ids},
                         training=False)
         return spec.outputs(outputs)
@@ -185,15 +234,18 @@ def convert(saved_model_dir: str, quantization: str | None,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        if quantization == "int8":
-            # TF's selective quantization: the debugger's non-debug model is the converter's
-            # int8 model with the denylisted op types left in float.
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_dataset=lambda: (dict(s) for s in samples[:1]),
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_ops=list(INT8_FLOAT_OPS)))
-            return debugger.get_nondebug_quantized_model()
-        return converter.convert()
+        # The MLIR passes and the SavedModel reader log through absl's C++ logging, which only
+        # a redirected stderr keeps quiet (kbert.verbosity); its errors carry their diagnostics.
+        with native_logs_quiet(replay_on_error=False):
+            if quantization == "int8":
+                # TF's selective quantization: the debugger's non-debug model is the converter's
+                # int8 model with the denylisted op types left in float.
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=lambda: (dict(s) for s in samples[:1]),
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                        denylisted_ops=list(INT8_FLOAT_OPS)))
+                return debugger.get_nondebug_quantized_model()
+            return converter.convert()
     except Exception as error:  # The converter raises several internal error types.
         message = str(error)
         if "Flex" in message or "Select TensorFlow op" in message or "not supported" in message:
@@ -275,11 +327,15 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
 
     Inputs are int32 `ids`, `mask`, `segment_ids`. By default their length is dynamic (shape
     signature [1, -1]): MediaPipe and LiteRT feed each text at its own token length, so short
-    texts do not pay for padding; a row longer than the encoder's positions
-    (`backbone.max_sequence_length`) is cut inside the graph to them (ending with [SEP]), so it
-    gives the output of the truncated text instead of crashing. `sequence_length=L` makes them
-    static [1, L] (3 <= L <= the encoder's positions). Outputs are the task's
-    `export_spec().output_names`.
+    texts do not pay for padding. Whatever its length, a row is cut inside the graph to the
+    model's length policy (`export_spec().length`: the model's `sequence_length`, pairs trimmed
+    longest-first, every text ending with [SEP]), so MediaPipe or an app feeding a text's whole
+    row gets exactly what `predict` gives. `sequence_length=L` makes the inputs static [1, L]
+    (3 <= L <= the encoder's positions; at least the model's own length for a task read in one
+    row, which a wider file then cuts to; a tagger's or question answerer's windows are built at
+    L). Outputs are the task's `export_spec().output_names`. Export needs the TensorFlow
+    backend: a model trained under JAX is refused with what to do (save, then export the loaded
+    model under KERAS_BACKEND=tensorflow).
 
     quantization: None (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
     activations) or "int8" (int8 weights and activations, calibrated on `representative_data`:
@@ -301,6 +357,7 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
     (None when dynamic), input_shape, ops, and the embedded metadata (`read_metadata`'s view).
     """
     model.export_spec()  # A task with nothing to export (MaskedLM) says so before any work.
+    check_backend("export.to_tflite")
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
     if sequence_length is not None:
@@ -309,6 +366,7 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
             raise ValueError(f"sequence_length={sequence_length} is outside what the encoder "
                              f"takes (3 to {model.backbone.max_sequence_length}), or None for "
                              "a dynamic length.")
+    graph_length(model, sequence_length)  # A static file too short for the model is refused.
     if metadata:
         check_writer_installed()
         check_metadata_name(name or model.name, str(path))

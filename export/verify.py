@@ -17,7 +17,7 @@ from kbert.export.litert_runtime import LiteRtModel, file_length
 from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
-from kbert.export.tflite import pad_features, padded_inputs, stack_rows
+from kbert.export.tflite import full_rows, pad_features, padded_inputs, stack_rows
 from kbert.preprocessing import as_examples
 from kbert.preprocessing.inputs import split_xy
 from kbert.tasks.tag_decoding import softmax
@@ -55,6 +55,23 @@ def keras_outputs(model, features: list[dict], batch_size: int = 32) -> dict[str
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
+def predicted_outputs(model, x, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """`predict` on raw texts (or pairs), by exported name (`export_spec().outputs`): what every
+    exported path must give on the same raw inputs (DESIGN decision 7).
+
+    Example:
+    >>> predicted_outputs(clf, ["a gripping film"])["probability"]
+    array([[0.03, 0.97]], dtype=float32)
+    """
+    spec = model.export_spec()
+    texts = spec.raw_text(as_examples(x, name="eval_data"))
+    raw = texts[0] if len(texts) == 1 else list(zip(*texts))
+    outputs = np.asarray(model.predict(raw, batch_size=batch_size, verbose=0), np.float32)
+    if outputs.ndim == 1:  # A regressor's predict gives [n]; its graph's output is [n, 1].
+        outputs = outputs[:, None]
+    return {name: np.asarray(value, np.float32) for name, value in spec.outputs(outputs).items()}
+
+
 def _differences(device: dict, reference: dict) -> dict[str, float]:
     difference = np.concatenate([np.abs(device[n] - reference[n]).reshape(-1)
                                  for n in sorted(reference)])
@@ -83,16 +100,16 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     >>> report["latency_by_length_ms"]["1"]["16"]
     {'rows': 41, 'mean': 0.9, 'p95': 1.2}
 
-    `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels. Its
-    rows are packed at the file's own input length, the task's way (`export_spec().pack`), and
-    the Keras model runs on the same rows, so the comparison isolates the runtime and the
-    quantization. The report: the task's metrics for the variant and for Keras, agreement with
+    `eval_data` is anything `predict` takes, or (x, y) / `kbert.data` examples with labels. The
+    file gets what an app feeds it: a dynamic file each text's whole row (its graph reads the
+    model's first `sequence_length` tokens, `export_spec().length`), a static file rows packed
+    at its own length; the reference is `predict` on the same raw inputs, so the comparison
+    covers the runtime, the quantization and the length policy. The report: the task's metrics for the variant and for Keras, agreement with
     Keras on the task's decisions (top label, chosen labels, word tags, answer texts), max and
     mean absolute output difference, file size, mean and 95th percentile latency per row at
     each thread count (batch 1, LiteRT), overall and per length bucket of the rows' real tokens
     (16, 32, 64, 128 tokens: `latency_by_length_ms`, so a dynamic file and its static twin
-    compare bucket by bucket), and the op list. A dynamic-length file (shape signature
-    [1, -1]) gets each row at its real length, packed at the model's own length. Which check runs is the task's
+    compare bucket by bucket), and the op list. Which check runs is the task's
     declaration (`export_spec().verify`, see `PIPELINES`): taggers and question answerers go
     through the on-device reference pipelines (`OnDeviceTagger`, `OnDeviceQuestionAnswerer`),
     embedders are compared by cosine. `mediapipe=True` also runs the raw texts through the
@@ -109,7 +126,8 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
                  threads: tuple[int, ...] = (1, 2), latency_examples: int = 100,
                  mediapipe: bool = False) -> dict:
     """`verify` for tasks with one row per text or pair (classifiers, regressors): every output
-    of the file against Keras on the same rows, agreement on the task's decisions.
+    of the file (fed whole rows, or rows at a static file's length) against `predict` on the
+    same raw texts, agreement on the task's decisions.
 
     Example:
     >>> export.verify_texts("out/model.tflite", (dev_texts, dev_labels), reference=clf)["agreement"]
@@ -122,7 +140,7 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
     examples = as_examples(x, y, name="eval_data")
     features = _features(spec, reference, examples, file_length(tflite_path))
     device = _run_file(tflite_path, threads[-1], features)
-    expected = keras_outputs(reference, features)
+    expected = predicted_outputs(reference, examples)
     report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
               "examples": len(features), **_differences(device, expected),
               "ops": tflite_ops(Path(tflite_path).read_bytes())}
@@ -145,14 +163,15 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
 
 
 def _features(spec, reference, x, sequence_length: int | None,
-              name: str = "eval_data") -> list[dict]:
-    """The rows the file gets: packed at its length, or for a dynamic file (None) at the model's
-    own length, each row fed at its real length."""
-    dynamic = sequence_length is None
-    sequence_length = sequence_length or reference.preprocessor.sequence_length
+                name: str = "eval_data") -> list[dict]:
+    """The rows an app feeds the file: for a dynamic file (None) each text's whole row, which the
+    file cuts to the model's length policy itself; for a static one packed at its length. Never
+    rows packed at the model's length here: the file's own cut is what is checked."""
+    if sequence_length is None:
+        return full_rows(reference, x, name)
     encoded = spec.pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
-                         sequence_length, reference.preprocessor.pad_id, dynamic=dynamic)
+                         sequence_length, reference.preprocessor.pad_id)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -310,8 +329,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple[int, ...] = (1, 2),
                     latency_examples: int = 100, mediapipe: bool = False) -> dict:
     """`verify` for a `kbert.TextEmbedder`: cosine similarity between the .tflite's embeddings
-    (LiteRT with kbert's tokenization, and with `mediapipe=True` MediaPipe's TextEmbedder on the
-    raw texts) and Keras's on the same rows.
+    (LiteRT fed each text's whole row, and with `mediapipe=True` MediaPipe's TextEmbedder on the
+    raw texts) and `predict`'s on the same texts.
 
     Example:
     >>> export.verify("out/embedder.tflite", sentences, reference=emb, mediapipe=True)
@@ -324,7 +343,7 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
     features = _features(spec, reference, examples, file_length(tflite_path))
     (name,) = spec.output_names
     device = _run_file(tflite_path, threads[-1], features)[name]
-    expected = keras_outputs(reference, features)[name]
+    expected = predicted_outputs(reference, examples)[name]
     cosine = _cosine(device, expected)
     report = {"path": tflite_path, "bytes": Path(tflite_path).stat().st_size,
               "examples": len(features), "min_cosine": float(cosine.min()),
@@ -357,8 +376,9 @@ def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: 
     tagger's words joined by spaces, a question and its context) and is compared with Keras on
     the same strings packed by the model's preprocessor (one row each); `label_agreement` is
     the share of rows whose string outputs (labels) match those of Keras's outputs. `token_ids`
-    gets kbert's own rows (every window of a long sentence or context) and is compared with
-    Keras on them. Loading needs `import tensorflow_text` (done here).
+    gets each text's whole row (cut by the signature to the model's length policy) and is
+    compared with `predict` on the raw texts; a tagger's or question answerer's windows are fed
+    as kbert builds them and compared with Keras on them. Loading needs `import tensorflow_text` (done here).
     """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  The raw-string signature's tokenizer ops.
@@ -381,14 +401,28 @@ def verify_saved_model(directory: str | Path, eval_data, reference, batch_size: 
             labels = spec.text_outputs({n: tf.constant(v) for n, v in expected.items()}, features)
             agreeing += [np.all((served[n].numpy() == labels[n].numpy()).reshape(
                 len(strings[0]), -1), axis=-1) for n in labels]
-    packed = spec.pack(examples, reference.preprocessor.sequence_length, "eval_data").encoded
-    for start in range(0, len(packed), batch_size):
-        rows = slice(start, start + batch_size)
-        features = reference.preprocessor.pad(packed.token_ids[rows], packed.segment_ids[rows])
-        served = loaded.signatures["token_ids"](**features)
-        expected = spec.outputs(reference.predict_on_batch(features))
-        token_differences += [np.abs(served[n].numpy() - np.asarray(expected[n])).reshape(-1)
-                              for n in spec.output_names]
+    if spec.length_policy(reference).windowed:
+        # The task's own windows (each within the model's length) and Keras on the same rows.
+        packed = spec.pack(examples, reference.preprocessor.sequence_length, "eval_data").encoded
+        for start in range(0, len(packed), batch_size):
+            rows = slice(start, start + batch_size)
+            features = reference.preprocessor.pad(packed.token_ids[rows], packed.segment_ids[rows])
+            served = loaded.signatures["token_ids"](**features)
+            expected = spec.outputs(reference.predict_on_batch(features))
+            token_differences += [np.abs(served[n].numpy() - np.asarray(expected[n])).reshape(-1)
+                                  for n in spec.output_names]
+    else:
+        # Each text's whole row, which the signature cuts itself, against `predict`.
+        rows = full_rows(reference, examples, "eval_data")
+        expected = predicted_outputs(reference, examples)
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            chunk = pad_features(chunk, max(f["ids"].shape[1] for f in chunk))
+            served = loaded.signatures["token_ids"](**{
+                key: tf.constant(np.concatenate([f[name] for f in chunk]))
+                for key, name in _KERAS_INPUTS.items()})
+            token_differences += [np.abs(served[n].numpy() - expected[n][start:start + len(chunk)])
+                                  .reshape(-1) for n in spec.output_names]
     report = {"examples": count,
               "max_abs_difference": float(np.concatenate(differences).max()),
               "token_ids_max_abs_difference": float(np.concatenate(token_differences).max())}

@@ -7,15 +7,23 @@ Example:
 
 import os
 
+from kbert import verbosity
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before keras imports TensorFlow: its start-up lines are printed while it is imported
+# (KBERT_VERBOSITY asks for them; kbert.verbosity). Imported after keras or tensorflow, kbert can
+# no longer hide those lines, only the ones of later native calls.
+verbosity.quiet_environment()
 
 import keras  # noqa: E402
+
+verbosity.quiet_python_loggers()
 
 from kbert import data, presets  # noqa: E402
 from kbert.errors import CheckpointMismatch, KbertInputError, PresetError  # noqa: E402
 from kbert.tasks import (MaskedLM, QuestionAnswerer, Task, TextClassifier,  # noqa: E402
                          TextEmbedder, TextRegressor, TokenClassifier)  # noqa: E402
+from kbert.training.distill import distill  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,5 +41,5 @@ def load_model(path: str) -> Task:
     return model
 
 
-__all__ = ["TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "MaskedLM", "Task", "load_model", "data", "presets",
+__all__ = ["verbosity", "TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "MaskedLM", "Task", "load_model", "distill", "data", "presets",
            "KbertInputError", "PresetError", "CheckpointMismatch"]

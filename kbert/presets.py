@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import keras_hub
+from keras_hub.src.utils import preset_utils  # What KerasHub's own loaders read presets with.
 
 from kbert import network
 from kbert.errors import PresetError
@@ -124,14 +125,43 @@ def load_backbone(preset: str, dtype: str | None = None) -> keras_hub.models.Ber
 
 
 def load_tokenizer(preset: str) -> keras_hub.models.BertTokenizer:
-    """Loads the WordPiece tokenizer that belongs to a preset.
+    """Loads the WordPiece tokenizer that belongs to a preset, normalizing text as the
+    checkpoint's own tokenizer does.
 
     Example:
-    >>> load_tokenizer("minilm_l6_uncased").vocabulary_size()
-    30522
+    >>> tokenizer = load_tokenizer("minilm_l6_uncased")
+    >>> tokenizer.vocabulary_size(), tokenizer.normalization.strips_accents
+    (30522, True)
+
+    A Hugging Face checkpoint gets the normalization its `tokenizer_config.json` and
+    `tokenizer.json` declare (`kbert.preprocessing.tokenizer`; KerasHub's converter would keep
+    only `do_lower_case`); a KerasHub preset directory keeps the tokenizer its config describes.
     """
     source = resolve(preset)
     try:
+        config = preset_utils.load_json(source, preset_utils.CONFIG_FILE)
+        if "model_type" in config and preset_utils.check_file_exists(source, "vocab.txt"):
+            return _hugging_face_tokenizer(source)
         return keras_hub.models.BertTokenizer.from_preset(source)
     except (ValueError, KeyError) as error:
         raise PresetError(f"Preset '{preset}' has no BERT WordPiece tokenizer: {error}") from error
+
+
+def _hugging_face_tokenizer(source: str) -> keras_hub.models.BertTokenizer:
+    from kbert.preprocessing.tokenizer import BertTokenizer, Normalization
+
+    def optional_json(name):
+        if not preset_utils.check_file_exists(source, name):
+            return None
+        return preset_utils.load_json(source, name)
+
+    tokenizer_config = optional_json("tokenizer_config.json")
+    tokenizer_json = optional_json("tokenizer.json")
+    normalization = Normalization.from_hugging_face(tokenizer_config, tokenizer_json)
+    kwargs = {}
+    unk = (tokenizer_config or {}).get("unk_token")
+    unk = unk.get("content") if isinstance(unk, dict) else unk  # Saved as an AddedToken.
+    if isinstance(unk, str):
+        kwargs["oov_token"] = unk
+    return BertTokenizer(preset_utils.get_file(source, "vocab.txt"), normalization=normalization,
+                         **kwargs)

@@ -1,91 +1,10 @@
-"""Fine-tunes a word tagger (NER, POS) and writes model, metrics JSON (per entity type) and
-TensorBoard logs.
+"""Fine-tunes a word tagger (NER, POS).
 
-  python scripts/train_tagger.py --train_file=../shared/data/conll2003/train.txt \
-      --eval_file=../shared/data/conll2003/valid.txt --model_dir=runs/ner --epochs=3
-
-  python scripts/train_tagger.py ... --tag_column=1 --scheme=none --model_dir=runs/pos  # POS
-
-  python scripts/train_tagger.py --dataset=conll2003 --model_dir=runs/ner          # online
-
-Files are CoNLL (one `word ... tag` line per word, blank lines between sentences, -DOCSTART-
-lines ignored). --tag_column picks the tags (-1: the last column, NER in CoNLL-2003; 1: POS);
---scheme=IOB1 converts IOB1 files to IOB2.
+The program is kbert/cli/train_tagger.py, installed as `kbert-train-tagger`; this shim keeps
+the repository's layout (DESIGN.md).
 """
 
-from __future__ import annotations
-
-import shlex
-import sys
-
-import keras
-from absl import app, flags, logging
-
-import kbert
-from data_flags import define_training_flags, main_for, set_up_training
-from kbert.training.run import train_and_evaluate
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", None, "Hugging Face dataset name, e.g. conll2003 (online).")
-flags.DEFINE_string("hub_tag_column", "ner_tags", "With --dataset: ner_tags or pos_tags.")
-flags.DEFINE_string("train_file", None, "Local CoNLL training file.")
-flags.DEFINE_string("eval_file", None, "Local CoNLL evaluation file.")
-flags.DEFINE_integer("tag_column", -1, "Column of the tags (-1: last; 1: POS in CoNLL-2003).")
-flags.DEFINE_enum("scheme", "IOB2", ["IOB1", "IOB2", "none"],
-                  "Tag scheme of the files (IOB1 is converted to IOB2; none: plain tags).")
-flags.DEFINE_list("labels", None, "Tag names; default: the tags of the training data.")
-flags.DEFINE_bool("label_all_subtokens", False, "Train every sub-token of a word, not only "
-                  "its first.")
-flags.DEFINE_integer("window_stride", None, "Sub-tokens between overlapping windows of long "
-                     "sentences (default: half the sequence length).")
-flags.DEFINE_integer("max_train_examples", None, "Use only the first N training sentences.")
-flags.DEFINE_integer("max_eval_examples", None, "Use only the first N evaluation sentences.")
-define_training_flags()
-
-
-
-def read_split(split: str):
-    """(sentences or None, tag names or None) for "train" or "eval" from the flags."""
-    limit = FLAGS.max_train_examples if split == "train" else FLAGS.max_eval_examples
-    if FLAGS.dataset:
-        if FLAGS.train_file:
-            raise app.UsageError("Give --dataset or --train_file, not both.")
-        return kbert.data.load_hub_tagging(FLAGS.dataset, split, tag_column=FLAGS.hub_tag_column,
-                                           max_rows=limit)
-    path = FLAGS.train_file if split == "train" else FLAGS.eval_file
-    if path is None:
-        if split == "train":
-            raise app.UsageError("Give --dataset or --train_file.")
-        return None, None
-    sentences = kbert.data.read_conll(path, tag_column=FLAGS.tag_column,
-                                      scheme="IOB2" if FLAGS.scheme == "none" else FLAGS.scheme)
-    if limit is not None:
-        sentences = sentences.take(limit)
-    return sentences, None
-
-
-def run():
-    keras.utils.set_random_seed(FLAGS.seed)
-    train, names = read_split("train")
-    evaluation, _ = read_split("eval")
-    labels = FLAGS.labels or names or kbert.data.tag_set(train.tags)
-    logging.info("%d tags: %s", len(labels), labels)
-    model = kbert.TokenClassifier.from_preset(
-        FLAGS.preset, labels=labels, sequence_length=FLAGS.sequence_length,
-        mixed_precision=FLAGS.mixed_precision, label_all_subtokens=FLAGS.label_all_subtokens,
-        window_stride=FLAGS.window_stride)
-    set_up_training(model)
-    # Every sentence is checked and tokenized before model_dir is touched.
-    train = model.prepare(train, name="train")
-    evaluation = model.prepare(evaluation, name="eval") if evaluation is not None else None
-    result = train_and_evaluate(
-        model, train, evaluation, model_dir=FLAGS.model_dir, epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size, seed=FLAGS.seed, checkpoint_every=FLAGS.checkpoint_every,
-        resume=FLAGS.resume,
-        extra_metadata={"command": shlex.join(sys.argv), "preset": FLAGS.preset,
-                        "task": "tagging", "labels": model.labels})
-    print({k: round(v, 4) for k, v in result["final"].items() if not k[:3] in ("pre", "rec", "sup")})
-
+from kbert.cli.train_tagger import main
 
 if __name__ == "__main__":
-    app.run(main_for(run))
+    main()

@@ -1,9 +1,12 @@
 """Writes the golden files the Kotlin core (android_demo/core) must reproduce, computed by kbert's
 own code on the real MiniLM vocabulary ("minilm_l6_uncased"):
 
-  tokens_*.tsv   text -> token ids, by kbert's tokenizer (the TextPreprocessor's WordPiece path):
-                 the committed tricky strings (also with accent stripping on), every Unicode code
-                 point on its own, SST-2 sentences and SQuAD questions and contexts
+  tokens_*.tsv   text -> token ids, by kbert's tokenizer (the TextPreprocessor's WordPiece path,
+                 with the checkpoint's normalization): the committed tricky strings, every Unicode
+                 code point on its own, SST-2 sentences and SQuAD questions and contexts; and
+                 the tricky strings by KerasHub's own tokenizer (what models saved before kbert
+                 read the checkpoint's normalization use), also with its accent stripping on
+  normalization.txt  the normalization kbert's tokenizer applies (as BertNormalizer.toString)
   qa_*.tsv       question + context -> windows (kbert.preprocessing.qa.qa_windows), then window
                  logits -> answer (kbert.tasks.qa_decoding.decode_answers)
   packed_files.tsv  the files packed into .tflite models (kbert.export.metadata.packed_files):
@@ -198,12 +201,24 @@ def write_model_settings(path: Path, models: list[Path]) -> None:
             s = stored["settings"]
             rows = {"task": stored["task"], "window_length": stored["window_length"],
                     "lowercase": str(bool(stored["lowercase"])).lower(),
+                    "normalization": normalization_text(stored.get("normalization")),
                     **{k: s[k] for k in ("doc_stride", "max_query_length", "n_best",
                                          "max_answer_length")},
                     "null_threshold": repr(float(s["null_threshold"]))
                     if s["version_2_with_negative"] else "none"}
             for key, value in rows.items():
                 f.write(f"{model.resolve()}\t{key}\t{value}\n")
+
+
+def normalization_text(config: dict | None) -> str:
+    """A recorded normalization as the Kotlin core's BertNormalizer.toString writes it."""
+    if config is None:
+        return "none"
+    strip = config["lowercase"] if config.get("strip_accents") is None else config["strip_accents"]
+    flag = lambda value: str(bool(value)).lower()  # noqa: E731
+    return (f"lowercase={flag(config['lowercase'])} strip_accents={flag(strip)} "
+            f"chinese_chars={flag(config.get('chinese_chars', True))} "
+            f"clean_text={flag(config.get('clean_text', True))}")
 
 
 def write_packed_files(path: Path, models: list[Path]) -> None:
@@ -270,12 +285,17 @@ def main() -> int:
     write_packed_files(args.out / "packed_files.tsv", models + qa_models)
     write_model_settings(args.out / "model_settings.tsv", qa_models)
 
+    normalization = getattr(tokenizer, "normalization", None)
+    (args.out / "normalization.txt").write_text(
+        normalization_text(None if normalization is None else normalization.get_config()) + "\n")
     tricky = read_tricky_strings()
     summary["tricky_strings"] = write_tokens(args.out / "tokens_tricky.tsv", preprocessor, tricky)
-    # The same strings with accent stripping on (KerasHub's strip_accents, off in kbert's presets).
-    stripping = TextPreprocessor(keras_hub.models.BertTokenizer(
-        vocabulary=vocabulary, lowercase=True, strip_accents=True), 384)
-    write_tokens(args.out / "tokens_tricky_strip_accents.tsv", stripping, tricky)
+    # The same strings by KerasHub's own tokenizer (models saved before kbert read the
+    # checkpoint's normalization), and with its accent stripping on.
+    for name, strip in (("tokens_tricky_keras_hub.tsv", False),
+                        ("tokens_tricky_strip_accents.tsv", True)):
+        write_tokens(args.out / name, TextPreprocessor(keras_hub.models.BertTokenizer(
+            vocabulary=vocabulary, lowercase=True, strip_accents=strip), 384), tricky)
     summary["code_points"] = write_tokens(args.out / "tokens_code_points.tsv", preprocessor,
                                           every_code_point())
     # Contexts: the tricky strings themselves, asked one question, in small windows.

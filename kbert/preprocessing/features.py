@@ -23,6 +23,57 @@ from kbert.preprocessing import pipeline
 NAMES = ("token_ids", "padding_mask", "segment_ids")
 
 
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    """What a task's loss takes as pre-tokenized targets, declared by the task and checked row by
+    row (`as_pretokenized`): on the JAX backend an out-of-range class id trains silently on
+    garbage, on TensorFlow it fails deep in the loss without naming the row.
+
+    Example:
+    >>> TargetSpec("class id", shapes=((), (1,)), low=0, high=1, integer=True)   # 2 classes
+
+    `shapes`: the accepted shapes of one row's target, "tokens" standing for the row's width;
+    `low` <= value <= `high` (`high="length"`: below the row's real token count, e.g. an
+    answer's start and end positions), except the `ignore` value (a tag of -1: no tag counts
+    there).
+    """
+
+    what: str
+    shapes: tuple = ((),)
+    low: float | None = None
+    high: float | str | None = None
+    integer: bool = False
+    ignore: int | None = None
+
+    def check(self, targets: np.ndarray, data: "PreTokenized") -> None:
+        """Raises `KbertInputError` naming the first row whose target breaks this spec."""
+        rows, width = len(data), data.width
+        shapes = [tuple(width if d == "tokens" else d for d in shape) for shape in self.shapes]
+        if targets.shape[1:] not in shapes:
+            expected = " or ".join(str((rows, *shape)) for shape in shapes)
+            raise KbertInputError(f"expected {self.what} targets of shape {expected}, got "
+                                  f"{targets.shape}", source=data.source, field="y")
+        raw = targets.reshape(rows, -1)
+        values = raw.astype(np.float64)
+        counted = np.ones(values.shape, bool) if self.ignore is None else values != self.ignore
+        checks = []
+        if self.integer:
+            checks.append((values != np.round(values), f"a {self.what} must be a whole number"))
+        high = data.lengths[:, None] - 1 if self.high == "length" else self.high
+        too_low = values < self.low if self.low is not None else np.zeros(values.shape, bool)
+        too_high = values > high if high is not None else np.zeros(values.shape, bool)
+        where = ("the row's real tokens (0 to its length - 1)" if self.high == "length"
+                 else f"{self.low}..{self.high}")
+        checks.append((too_low | too_high, f"{self.what} outside {where}"))
+        for bad, message in checks:
+            bad_rows = np.flatnonzero((bad & counted).any(axis=1))
+            if len(bad_rows):
+                row = int(bad_rows[0])
+                found = raw[row][(bad & counted)[row]][0]
+                raise KbertInputError(f"{message} (got {found.item()!r}"
+                                      + (f"; {self.ignore} marks no target" if self.ignore
+                                         is not None else "") + ")",
+                                      source=data.source, row=row, field="y")
 
 
 @dataclasses.dataclass
@@ -91,11 +142,18 @@ class TrainingBatches(keras.utils.PyDataset):
 
 
 def as_pretokenized(x: Mapping, y=None, *, vocabulary_size: int, max_length: int,
-                    name: str = "x") -> PreTokenized:
+                    name: str = "x", targets: TargetSpec | None = None) -> PreTokenized:
     """Checks pre-tokenized features (and targets): the three names, 2-D integer arrays of one
     shape, ids inside the vocabulary, masks of 0/1 with every row's padding at its end, and
-    finite numeric targets, one per row. A problem raises `KbertInputError` naming the field
-    and the first bad row."""
+    finite numeric targets, one per row, of the shape and range the task's loss takes
+    (`targets`, declared by the task). A problem raises `KbertInputError` naming the field
+    and the first bad row.
+
+    Example:
+    >>> as_pretokenized(x, [0, 2], vocabulary_size=30522, max_length=512,
+    ...                 targets=TargetSpec("class id", low=0, high=1, integer=True))
+    KbertInputError: x, row 1, field 'y': class id outside 0..1 (got 2)
+    """
     if set(x) != set(NAMES):
         raise KbertInputError(f"pre-tokenized inputs are a dict of exactly {list(NAMES)}; got "
                               f"{sorted(map(str, x))} (raw inputs go in a list: texts, pairs, "
@@ -128,10 +186,12 @@ def as_pretokenized(x: Mapping, y=None, *, vocabulary_size: int, max_length: int
         bad_rows = np.flatnonzero(bad.any(axis=1))
         if len(bad_rows):
             raise KbertInputError(message, source=name, row=int(bad_rows[0]), field=field)
-    targets = None if y is None else _checked_targets(y, rows, name)
     # Rows with a second segment are pairs: an export then takes (text_a, text_b).
-    return PreTokenized(features, targets, source=name,
-                        pairs=bool(features["segment_ids"].any()))
+    data = PreTokenized(features, None if y is None else _checked_targets(y, rows, name),
+                        source=name, pairs=bool(features["segment_ids"].any()))
+    if data.targets is not None and targets is not None:
+        targets.check(data.targets, data)
+    return data
 
 
 def _checked_targets(y, rows: int, name: str) -> np.ndarray:

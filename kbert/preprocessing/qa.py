@@ -1,11 +1,13 @@
 """Questions and contexts to `[CLS] question [SEP] context window [SEP]` windows that remember
 where each context token came from, in characters: what extractive QA trains and decodes on.
 
-The context is split into words with character spans (`split_words`), each word is WordPiece'd
-by the routine tagging windows use (`word_pieces`: a word that yields no piece is one [UNK], so
-its characters can still be an answer), and the sub-tokens are cut into windows of at most
-`sequence_length` tokens that start `doc_stride` tokens apart (BERT's SQuAD recipe, as in TF
-Model Garden's `squad_lib` and Hugging Face's `run_qa`); a question is tokenized as one text. A
+The context is split into words with character spans, as the tokenizer splits its normalized
+text (`split_words`: the spans are in the original characters, whatever normalization added or
+dropped), each word is WordPiece'd by the routine tagging windows use (`word_pieces`: a word
+that yields no piece is one [UNK], so its characters can still be an answer), and the
+sub-tokens are cut into windows of at most `sequence_length` tokens that start `doc_stride`
+tokens apart (BERT's SQuAD recipe, as in TF Model Garden's `squad_lib` and Hugging Face's
+`run_qa`); a question is tokenized as one text. A
 token maps back to its word's characters, so an answer span is a slice of the original context.
 Written here because KerasHub has no question-answering preprocessing.
 """
@@ -20,7 +22,7 @@ import numpy as np
 from kbert.lazy import tf
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
-from kbert.preprocessing.words import split_words, text_pieces, word_pieces
+from kbert.preprocessing.words import split_texts, text_pieces, word_pieces
 
 
 @dataclasses.dataclass
@@ -58,7 +60,7 @@ def qa_windows(preprocessor: TextPreprocessor, questions: Sequence[str], context
     tokenizer = preprocessor.tokenizer
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     question_pieces = text_pieces(preprocessor, list(questions))  # A question is one text.
-    word_lists, span_lists = zip(*(split_words(c) for c in contexts)) if contexts else ((), ())
+    word_lists, span_lists = zip(*split_texts(contexts, tokenizer)) if contexts else ((), ())
     flat_pieces = word_pieces(preprocessor, [w for words in word_lists for w in words])
 
     ids, segments, example, offsets, token_words, max_contexts, targets = [], [], [], [], [], [], []

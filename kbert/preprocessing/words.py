@@ -22,22 +22,42 @@ from absl import logging
 from kbert.lazy import tf
 from kbert.preprocessing.pipeline import EncodedTexts
 from kbert.preprocessing.text import TextPreprocessor
+from kbert.preprocessing.tokenizer import normalization_of
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 IGNORE = -1  # Target of a sub-token that carries no label ([CLS], [SEP], continuation pieces).
 _TOKENIZE_CHUNK = 65536
 
 
-def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Words of a raw text with their character spans: runs of letters and digits, and every
-    other non-space character on its own (BERT's basic tokenization, before WordPiece).
+def split_words(text: str, tokenizer=None) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words of a raw text with their character spans in it, as `tokenizer` splits the text
+    before WordPiece, so the words' pieces are the text's own.
 
     Example:
     >>> split_words("Jeremy lives in Paris, France.")
     (['Jeremy', 'lives', 'in', 'Paris', ',', 'France', '.'], [(0, 6), (7, 12), ...])
+    >>> split_words("Frédéric\u200b日本", presets.load_tokenizer("minilm_l6_uncased"))
+    (['Frédéric', '日', '本'], [(0, 8), (9, 10), (10, 11)])
+
+    With a normalizing tokenizer (`kbert.preprocessing.tokenizer`), BERT's basic tokenization
+    of the normalized text, mapped back to the original characters. Without one (KerasHub's
+    tokenizer, as in models saved before it): runs of letters and digits, and every other
+    non-space character on its own, as those models were trained.
     """
-    matches = list(_WORD.finditer(text))
-    return [m.group() for m in matches], [m.span() for m in matches]
+    return split_texts([text], tokenizer)[0]
+
+
+def split_texts(texts: Sequence[str], tokenizer=None
+                ) -> list[tuple[list[str], list[tuple[int, int]]]]:
+    """`split_words` of many texts at once (one TensorFlow call for a normalizing tokenizer)."""
+    normalization = normalization_of(tokenizer)
+    if normalization is not None:
+        return normalization.words_with_spans(list(texts))
+    out = []
+    for text in texts:
+        matches = list(_WORD.finditer(text))
+        out.append(([m.group() for m in matches], [m.span() for m in matches]))
+    return out
 
 
 @dataclasses.dataclass

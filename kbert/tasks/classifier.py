@@ -9,6 +9,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
+from kbert.preprocessing import features
 from kbert.tasks import exports, heads
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
@@ -110,6 +111,31 @@ class TextClassifier(Task):
             for v in value:
                 targets[i, class_id(v, i)] = 1.0
         return targets
+
+    def distillation_loss(self, teacher_outputs, student_outputs, *, temperature: float,
+                          padding_mask=None):
+        """What a student of this classifier learns (`kbert.distill`): the teacher's
+        probabilities softened at `temperature` (KL divergence, times temperature²); for
+        multi-label, each label's sigmoid the same way.
+
+        Example:
+        >>> clf.distillation_loss(teacher_probs, student_probs, temperature=2.0)
+        """
+        from kbert.training import distill
+
+        t = distill.probability_logits(teacher_outputs, self.multi_label)
+        s = distill.probability_logits(student_outputs, self.multi_label)
+        if self.multi_label:
+            return distill.binary_soft_kl(t, s, temperature)
+        return distill.soft_kl(t, s, temperature)
+
+    def _target_spec(self) -> features.TargetSpec:
+        if self.multi_label:  # Multi-hot rows; soft labels in [0, 1] are binary cross-entropy's.
+            return features.TargetSpec("multi-hot label", shapes=((self.num_classes,),), low=0,
+                                       high=1)
+        return features.TargetSpec(f"class id (num_classes={self.num_classes})",
+                                   shapes=((), (1,)), low=0, high=self.num_classes - 1,
+                                   integer=True)
 
     def _report(self, targets, outputs):
         if self.multi_label:

@@ -93,7 +93,22 @@ class TextEmbedder(Task):
         return {**super().get_config(), "pooling": self.pooling, "layers": self.layer_selection,
                 "normalize": self.normalize}
 
+    def distillation_loss(self, teacher_outputs, student_outputs, *, temperature: float,
+                          padding_mask=None):
+        """What a student of this embedder learns (`kbert.distill`): the teacher's embedding
+        (mean squared difference, as sentence-embedding distillation trains it; on normalized
+        vectors that is a cosine distance). A student's `fit` takes texts alone.
+
+        Example:
+        >>> emb.distillation_loss(teacher_vectors, student_vectors, temperature=1.0)
+        """
+        from kbert.training import distill
+
+        return distill.mean_squared(teacher_outputs, student_outputs)
+
     def fit(self, *args, **kwargs):
+        if getattr(self, "distillation", None) is not None:  # A student: its teacher's targets.
+            return super().fit(*args, **kwargs)
         raise NotImplementedError(
             "TextEmbedder extracts features and has no training objective: fine-tune a task model "
             "(TextClassifier, TextRegressor...) or adapt the encoder with MaskedLM, then embed with "

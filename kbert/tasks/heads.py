@@ -39,14 +39,14 @@ def pool(backbone, inputs, pooling: str):
 
     "pooled": BERT's pooler (tanh dense over [CLS]); "cls": the [CLS] hidden state; "mean": the
     mean of the hidden states of real tokens (padding excluded). Other than "pooled", BERT's
-    pooler is unused and is frozen so the optimizer does not track it.
+    pooler is unused, and `kbert.tasks.finetuning` (which finds what the head reads) freezes it
+    so the optimizer does not track it.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}; got {pooling!r}.")
     backbone_outputs, padding_mask = backbone(inputs), inputs["padding_mask"]
     if pooling == "pooled":
         return ops.cast(backbone_outputs["pooled_output"], "float32")
-    backbone.get_layer("pooled_dense").trainable = False
     sequence = ops.cast(backbone_outputs["sequence_output"], "float32")
     if pooling == "cls":
         return sequence[:, 0, :]

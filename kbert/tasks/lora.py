@@ -19,7 +19,6 @@ zero), and the adapter file is what `Backbone.save_lora_weights` writes, so Kera
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -28,6 +27,8 @@ import h5py
 import keras
 import keras_hub
 import numpy as np
+
+from kbert.training.checkpoint import fingerprint
 
 DEFAULT_RANK = 8
 DEFAULT_TARGETS = ("query", "value")  # KerasHub's default: the attention query and value.
@@ -196,14 +197,9 @@ def _head_weights(model) -> dict[str, keras.Variable]:
 
 def base_fingerprint(model) -> str:
     """A digest of the encoder weights LoRA leaves frozen: equal on the base encoder the adapter
-    was trained on, different on any other."""
-    trained = {id(v) for v in _head_weights(model).values()}
-    adapters = _adapter_ids(model.backbone)
-    digest = hashlib.sha256()
-    for v in model.backbone.weights:
-        if id(v) not in trained and id(v) not in adapters:
-            digest.update(np.ascontiguousarray(v.numpy()).tobytes())
-    return digest.hexdigest()[:16]
+    was trained on, different on any other (the digest a checkpoint's run identity uses too)."""
+    skipped = {id(v) for v in _head_weights(model).values()} | _adapter_ids(model.backbone)
+    return fingerprint(v for v in model.backbone.weights if id(v) not in skipped)
 
 
 def _encoder_summary(backbone) -> dict:
@@ -224,7 +220,8 @@ def save_adapter(model, path: str | Path) -> str:
     config = model.get_config()
     task = {"class_name": keras.saving.get_registered_name(type(model)),
             "config": {k: v for k, v in config.items() if k not in ("backbone", "preprocessor")},
-            "sequence_length": int(model.preprocessor.sequence_length)}
+            "sequence_length": int(model.preprocessor.sequence_length),
+            "bucket_lengths": [int(n) for n in model.preprocessor.bucket_lengths]}
     base = {"fingerprint": base_fingerprint(model), **_encoder_summary(model.backbone)}
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         tmp_path = Path(tmp) / f"adapter{ADAPTER_SUFFIX}"
@@ -249,6 +246,7 @@ class AdapterInfo:
     config: dict
     sequence_length: int
     base: dict
+    bucket_lengths: list[int] | None = None  # None in files written before they were recorded.
 
 
 def read_adapter(path: str | Path) -> AdapterInfo:
@@ -264,7 +262,7 @@ def read_adapter(path: str | Path) -> AdapterInfo:
         raise AdapterError(f"'{path}' is not an adapter file written by kbert's save_adapter "
                            f"({error}).") from None
     return AdapterInfo(str(path), task["class_name"], task["config"], task["sequence_length"],
-                       base)
+                       base, task.get("bucket_lengths"))
 
 
 def load_adapter(model, info: AdapterInfo) -> None:

@@ -49,7 +49,6 @@ class MaskedLM(Task):
             dtype=backbone.dtype_policy, name="mlm_head")
         logits = head(sequence["sequence_output"], mask_positions=inputs["mask_positions"])
         logits = keras.layers.Activation("linear", dtype="float32", name="mlm_logits")(logits)
-        backbone.get_layer("pooled_dense").trainable = False  # Unused by the masked-LM loss.
         super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
                          preprocessor=preprocessor, **kwargs)
         self.mask_rate, self.whole_word_masking = float(mask_rate), bool(whole_word_masking)
@@ -151,7 +150,8 @@ class MaskedLM(Task):
 
     def save_encoder(self, directory: str | Path) -> str:
         """Writes the adapted encoder and its tokenizer as a KerasHub preset directory, which
-        `from_preset` of any kbert task loads.
+        `from_preset` of any kbert task loads. After LoRA (`set_finetuning("lora")`) that is
+        the encoder with its adapters folded in (`merged()`): a plain BERT encoder.
 
         Example:
         >>> mlm.save_encoder("runs/imdb_encoder")
@@ -160,7 +160,7 @@ class MaskedLM(Task):
         from kbert.files import atomic_directory
 
         with atomic_directory(directory) as tmp:
-            self.backbone.save_to_preset(str(tmp))
+            self.merged().backbone.save_to_preset(str(tmp))
             self.preprocessor.tokenizer.save_to_preset(str(tmp))
         return str(directory)
 

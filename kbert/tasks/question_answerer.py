@@ -52,13 +52,13 @@ class QuestionAnswerer(Task):
 
     fit_inputs = "SQuAD-style examples"
     streams = False
+    default_sequence_length = 384  # SQuAD's usual windows (from_preset's default).
 
     def __init__(self, backbone, preprocessor, doc_stride: int = 128,
                  max_query_length: int = 64, n_best: int = 20, max_answer_length: int = 30,
                  version_2_with_negative: bool = False, null_threshold: float = 0.0,
                  dropout: float = 0.1, **kwargs):
         inputs = backbone.input
-        backbone.get_layer("pooled_dense").trainable = False  # BERT's pooler is unused here.
         sequence = backbone(inputs)["sequence_output"]
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
         logits = keras.layers.Dense(2, dtype="float32", name="span_logits",
@@ -74,11 +74,6 @@ class QuestionAnswerer(Task):
         self.null_threshold = float(null_threshold)
         self.dropout = dropout
 
-    @classmethod
-    def from_preset(cls, preset="minilm_l6_uncased", *, sequence_length: int = 384, **kwargs):
-        """`Task.from_preset` with SQuAD's usual 384-token windows."""
-        return super().from_preset(preset, sequence_length=sequence_length, **kwargs)
-
     def get_config(self):
         return {**super().get_config(), "doc_stride": self.doc_stride,
                 "max_query_length": self.max_query_length, "n_best": self.n_best,
@@ -88,6 +83,29 @@ class QuestionAnswerer(Task):
 
     def _default_loss(self):
         return span_loss
+
+    def distillation_loss(self, teacher_outputs, student_outputs, *, temperature: float,
+                          padding_mask=None):
+        """What a student of this span head learns (`kbert.distill`): the teacher's start and
+        end distributions over each window's positions, softened at `temperature` (KL
+        divergence, times temperature², the mean of start and end). Padding already has
+        -10000 logits in both models: no probability there.
+
+        Example:
+        >>> qa.distillation_loss(teacher_logits, student_logits, temperature=2.0)
+        """
+        from kbert.training import distill
+
+        start = distill.soft_kl(teacher_outputs[..., 0], student_outputs[..., 0], temperature,
+                                axis=1)
+        end = distill.soft_kl(teacher_outputs[..., 1], student_outputs[..., 1], temperature,
+                              axis=1)
+        return (start + end) / 2.0
+
+    def _target_spec(self) -> features.TargetSpec:
+        # [start, end] token positions of the answer in the row ([CLS], 0, for no answer).
+        return features.TargetSpec("answer start/end position", shapes=((2,),), low=0,
+                                   high="length", integer=True)
 
     # ----------------------------------------------------------------------------- export
     def export_spec(self) -> exports.ExportSpec:

@@ -7,6 +7,7 @@ import numpy as np
 
 from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError
+from kbert.preprocessing import features
 from kbert.tasks import exports, heads
 from kbert.tasks.heads import pool
 from kbert.tasks.task import Task
@@ -55,6 +56,21 @@ class TextRegressor(Task):
                 raise KbertInputError(f"expected a finite number, got {value!r}",
                                       source=source, row=row, field=examples.label_field)
         return targets
+
+    def _target_spec(self) -> features.TargetSpec:
+        return features.TargetSpec("score", shapes=((), (1,)))
+
+    def distillation_loss(self, teacher_outputs, student_outputs, *, temperature: float,
+                          padding_mask=None):
+        """What a student of this regressor learns (`kbert.distill`): the teacher's score
+        (mean squared difference; a score has no temperature to soften).
+
+        Example:
+        >>> reg.distillation_loss(teacher_scores, student_scores, temperature=2.0)
+        """
+        from kbert.training import distill
+
+        return distill.mean_squared(teacher_outputs, student_outputs)
 
     def _report(self, targets, outputs):
         return metrics.regression_report(targets, outputs)

@@ -18,9 +18,61 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(-1, keepdims=True)
 
 
+SCHEMES = ("IOB2", "IOB1")
+
+
 def is_iob(labels: Sequence[str]) -> bool:
     """Whether a label set is an IOB scheme (entities), as opposed to plain tags (POS)."""
     return any(label[:2] in ("B-", "I-") for label in labels)
+
+
+def tag_scheme(labels: Sequence[str]) -> str | None:
+    """The scheme a label set implies: None for plain tags (POS), "IOB1" where some type has
+    I-X but no B-X (in IOB2 every entity opens with B-X, so such a set can only be IOB1, where
+    I-X after O opens an entity and B-X only splits two adjacent ones), else "IOB2".
+
+    Example:
+    >>> tag_scheme(["O", "I-PER", "I-LOC"]), tag_scheme(["O", "B-PER", "I-PER"]), tag_scheme(["NN"])
+    ('IOB1', 'IOB2', None)
+
+    A label set with both B-X and I-X of every type is read as IOB2; pass `scheme="IOB1"` to
+    the tagger for IOB1 data that uses B-X.
+    """
+    if not is_iob(labels):
+        return None
+    begins = {label[2:] for label in labels if label.startswith("B-")}
+    inside = {label[2:] for label in labels if label.startswith("I-")}
+    return "IOB1" if inside - begins else "IOB2"
+
+
+def resolve_scheme(scheme, labels: Sequence[str]) -> str | None:
+    """A tag scheme given as "auto" (`tag_scheme` of the labels), "IOB2", "IOB1", None or
+    "none" (plain tags), or a bool (True: an IOB scheme, which one read from the labels, as
+    files exported before schemes were recorded say), checked against the labels.
+
+    Example:
+    >>> resolve_scheme("auto", ["O", "I-PER"])
+    'IOB1'
+    """
+    if scheme == "auto" or scheme is True:
+        found = tag_scheme(labels)
+        return found if scheme == "auto" else found or "IOB2"
+    if scheme in (None, False, "none"):
+        return None
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be 'auto', 'IOB2', 'IOB1' or None (plain tags); got "
+                         f"{scheme!r}.")
+    if not is_iob(labels):
+        raise ValueError(f"scheme={scheme!r} needs B-/I- labels; {list(labels)} are plain tags "
+                         "(pass scheme=None).")
+    if scheme == "IOB2" and tag_scheme(labels) == "IOB1":
+        missing = sorted({l[2:] for l in labels if l.startswith("I-")}
+                         - {l[2:] for l in labels if l.startswith("B-")})
+        raise ValueError(f"labels {list(labels)} have I- tags without B- ({missing}): that is "
+                         "IOB1, where I-X after O opens an entity. Pass scheme='IOB1', or "
+                         "convert the tags to IOB2 first (kbert.data.to_iob2, or "
+                         "read_conll(path, scheme='IOB1')) and add the B- labels.")
+    return scheme
 
 
 def repair_iob(tags: Sequence[str]) -> list[str]:
@@ -34,23 +86,29 @@ def repair_iob(tags: Sequence[str]) -> list[str]:
     return to_iob2(list(tags))
 
 
-def allowed_transitions(labels: Sequence[str]) -> np.ndarray:
-    """[from, to] booleans of IOB2: I-X only after B-X or I-X; any other move is allowed."""
+def allowed_transitions(labels: Sequence[str], scheme: str = "IOB2") -> np.ndarray:
+    """[from, to] booleans of a scheme. IOB2: I-X only after B-X or I-X. IOB1: B-X only after
+    B-X or I-X (it opens an entity right after another of its type; I-X opens one elsewhere).
+    Any other move is allowed."""
+    restricted = "I-" if scheme == "IOB2" else "B-"
     allowed = np.ones((len(labels), len(labels)), bool)
     for j, to in enumerate(labels):
-        if to.startswith("I-"):
+        if to.startswith(restricted):
             allowed[:, j] = [f[2:] == to[2:] and f[:2] in ("B-", "I-") for f in labels]
     return allowed
 
 
-def decode_iob(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
-    """The valid IOB2 sequence of highest probability under per-word `scores` [words, labels]
-    (probabilities): Viterbi over the transitions `allowed_transitions` permits, a sentence
-    never opening with I-X. Where the per-word argmax is valid already, it is that argmax.
+def decode_iob(scores: np.ndarray, labels: Sequence[str], scheme: str = "IOB2") -> list[str]:
+    """The valid IOB2 (or IOB1) sequence of highest probability under per-word `scores`
+    [words, labels] (probabilities): Viterbi over the transitions `allowed_transitions`
+    permits, a sentence never opening with I-X (IOB1: with B-X). Where the per-word argmax is
+    valid already, it is that argmax.
 
     Example:
     >>> decode_iob(np.array([[0.1, 0.3, 0.6], [0.2, 0.1, 0.7]]), ["O", "B-PER", "I-PER"])
     ['B-PER', 'I-PER']
+    >>> decode_iob(np.array([[0.1, 0.9], [0.2, 0.8], [0.9, 0.1]]), ["O", "I-PER"], "IOB1")
+    ['I-PER', 'I-PER', 'O']
 
     Why not `repair_iob` of the argmax (what kbert did before): a lone I-X turned into B-X
     makes entities the model did not predict, and costs entity F1 instead of gaining it.
@@ -63,8 +121,9 @@ def decode_iob(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
     if len(scores) == 0:
         return []
     log = np.log(np.maximum(scores, 1e-12))
-    forbidden = np.where(allowed_transitions(labels), 0.0, -np.inf)
-    start = np.array([0.0 if not label.startswith("I-") else -np.inf for label in labels])
+    forbidden = np.where(allowed_transitions(labels, scheme), 0.0, -np.inf)
+    restricted = "I-" if scheme == "IOB2" else "B-"
+    start = np.array([-np.inf if label.startswith(restricted) else 0.0 for label in labels])
     best, back = start + log[0], []
     for word in log[1:]:
         total = best[:, None] + forbidden           # [from, to]
@@ -76,11 +135,18 @@ def decode_iob(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
     return [labels[j] for j in reversed(path)]
 
 
-def decode_tags(scores: np.ndarray, labels: Sequence[str], iob: bool | None = None) -> list[str]:
-    """A sentence's tags from its per-word probabilities [words, labels]: `decode_iob` for an
-    IOB label set (`iob`, default `is_iob(labels)`), the per-word argmax for plain tags (POS)."""
-    if is_iob(labels) if iob is None else iob:
-        return decode_iob(scores, labels)
+def decode_tags(scores: np.ndarray, labels: Sequence[str], scheme="auto") -> list[str]:
+    """A sentence's tags from its per-word probabilities [words, labels]: `decode_iob` in the
+    label set's scheme (`resolve_scheme`: "auto" reads it from the labels), the per-word argmax
+    for plain tags (POS, `scheme=None`).
+
+    Example:
+    >>> decode_tags(np.array([[0.2, 0.8], [0.6, 0.4]]), ["NN", "VB"])
+    ['VB', 'NN']
+    """
+    scheme = resolve_scheme(scheme, labels)
+    if scheme is not None:
+        return decode_iob(scores, labels, scheme)
     return [labels[j] for j in np.argmax(scores, axis=-1)]
 
 
@@ -118,7 +184,8 @@ def word_offsets(words: Sequence[str], text: str | None = None) -> list[tuple[in
 
 def entity_spans(words: Sequence[str], tags: Sequence[str], text: str | None = None,
                  scores: Sequence[float] | None = None) -> list[Entity]:
-    """Entities of a (repaired) IOB2 tag sequence, with character offsets into `text` (default:
+    """Entities of an IOB2 or IOB1 tag sequence (read as IOB1 reads: an I-X that does not
+    continue an X entity opens one), with character offsets into `text` (default:
     the words joined by single spaces) and, given per-word `scores`, their mean as the score.
 
     Example:

@@ -12,7 +12,7 @@ from kbert.errors import KbertInputError
 from kbert.preprocessing import features
 from kbert.preprocessing.words import IGNORE, word_windows
 from kbert.tasks import exports, heads
-from kbert.tasks.tag_decoding import decode_tags, entity_spans, is_iob, softmax
+from kbert.tasks.tag_decoding import decode_tags, entity_spans, resolve_scheme, softmax
 from kbert.tasks.task import Prepared, Task
 from kbert.training import metrics
 
@@ -56,7 +56,10 @@ class TokenClassifier(Task):
     (`label_all_subtokens=True` trains them too, continuing B-X as I-X). Sentences longer than
     the sequence length are read in overlapping windows (`window_stride` sub-tokens apart,
     default half a window) and every word gets exactly one prediction. Predicted IOB sequences
-    are repaired to valid IOB2 (an I-X that opens an entity becomes B-X).
+    are the most probable valid ones of the label set's `scheme`: "IOB2" (B-X opens every
+    entity), "IOB1" (I-X after O opens one; B-X only splits two adjacent entities of a type),
+    or None for plain tags (POS: each word's argmax). "auto" reads it from the labels
+    (`kbert.tasks.tag_decoding.tag_scheme`: I- tags with no B- of their type are IOB1).
     """
 
     fit_inputs = "word lists (or kbert.data.read_conll sentences) with their tags"
@@ -70,12 +73,12 @@ class TokenClassifier(Task):
 
     def __init__(self, backbone, preprocessor, labels: Sequence[str],
                  label_all_subtokens: bool = False, window_stride: int | None = None,
-                 dropout: float = 0.1, **kwargs):
+                 dropout: float = 0.1, scheme: str | None = "auto", **kwargs):
         labels = [str(label) for label in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"labels must be at least 2 distinct tags; got {labels}.")
+        scheme = resolve_scheme(scheme, labels)
         inputs = backbone.input
-        backbone.get_layer("pooled_dense").trainable = False  # BERT's pooler is unused here.
         sequence = backbone(inputs)["sequence_output"]
         hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
         logits = keras.layers.Dense(len(labels), dtype="float32", name="logits",
@@ -86,7 +89,8 @@ class TokenClassifier(Task):
         self.label_all_subtokens = bool(label_all_subtokens)
         self.window_stride = window_stride
         self.dropout = dropout
-        self.iob = is_iob(labels)
+        self.scheme = scheme
+        self.iob = scheme is not None  # Whether tags are entities (IOB2 or IOB1).
         index = {label: i for i, label in enumerate(labels)}
         # The label a non-first sub-token gets with label_all_subtokens: B-X continues as I-X.
         self._continuation = np.array(
@@ -99,13 +103,33 @@ class TokenClassifier(Task):
     def get_config(self):
         return {**super().get_config(), "labels": self.labels,
                 "label_all_subtokens": self.label_all_subtokens,
-                "window_stride": self.window_stride, "dropout": self.dropout}
+                "window_stride": self.window_stride, "dropout": self.dropout,
+                "scheme": self.scheme}
 
     def _default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
 
     def _default_metrics(self):
         return [TokenAccuracy()]
+
+    def distillation_loss(self, teacher_outputs, student_outputs, *, temperature: float,
+                          padding_mask=None):
+        """What a student of this tagger learns (`kbert.distill`): the teacher's label
+        distribution at every real token (every sub-token, not only the labelled first ones),
+        softened at `temperature` (KL divergence, times temperature²).
+
+        Example:
+        >>> tagger.distillation_loss(teacher_logits, student_logits, temperature=2.0,
+        ...                          padding_mask=mask)
+        """
+        from kbert.training import distill
+
+        return distill.soft_kl(teacher_outputs, student_outputs, temperature, axis=-1,
+                               weights=padding_mask)
+
+    def _target_spec(self) -> features.TargetSpec:
+        return features.TargetSpec(f"tag id ({self.num_labels} labels)", shapes=(("tokens",),),
+                                   low=0, high=self.num_labels - 1, integer=True, ignore=IGNORE)
 
     # ----------------------------------------------------------------------------- data
     def _prepare_text(self, x, y=None, *, name: str = "x") -> Prepared:
@@ -152,8 +176,8 @@ class TokenClassifier(Task):
             self.window_outputs(prepared, batch_size))]
 
     def predict(self, x, batch_size: int = 32, **kwargs) -> list[list[str]]:
-        """One tag per word of each sentence (for IOB labels the most probable valid IOB2
-        sequence, `kbert.tasks.tag_decoding.decode_iob`); for pre-tokenized arrays, the
+        """One tag per word of each sentence (for IOB labels the most probable valid sequence
+        of the model's `scheme`, `kbert.tasks.tag_decoding.decode_iob`); for pre-tokenized arrays, the
         per-token logits [rows, tokens, labels]."""
         if features.is_features(x):
             return Task.predict(self, x, batch_size, **kwargs)
@@ -161,7 +185,7 @@ class TokenClassifier(Task):
 
     def tags_from_scores(self, scores: list[np.ndarray]) -> list[list[str]]:
         """Tags from per-word probabilities of each sentence (`decode_tags`)."""
-        return [decode_tags(s, self.labels, self.iob) for s in scores]
+        return [decode_tags(s, self.labels, self.scheme) for s in scores]
 
     def entities(self, x, batch_size: int = 32) -> list[list]:
         """Entity spans of each sentence (type, text, character offsets into the words joined
@@ -172,8 +196,9 @@ class TokenClassifier(Task):
                 for words, tags, s in zip(sentences.words, self.tags_from_scores(scores), scores)]
 
     def evaluate_metrics(self, x, y=None, batch_size: int = 64) -> dict[str, float]:
-        """Word accuracy; for IOB labels entity-level precision, recall and F1 (seqeval, strict
-        IOB2) overall and per entity type, and the token loss.
+        """Word accuracy; for IOB labels entity-level precision, recall and F1 (seqeval in the
+        model's scheme, `kbert.training.metrics.tagging_report`) overall and per entity type,
+        and the token loss.
 
         Example:
         >>> tagger.evaluate_metrics(kbert.data.read_conll("conll2003/valid.txt"))["f1"]
@@ -195,7 +220,7 @@ class TokenClassifier(Task):
 
     def _report_words(self, prepared: Prepared, word_scores: list[np.ndarray]) -> dict[str, float]:
         true = prepared.examples.tags
-        return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.iob)
+        return metrics.tagging_report(true, self.tags_from_scores(word_scores), self.scheme)
 
     # ----------------------------------------------------------------------------- export
     def export_spec(self) -> exports.ExportSpec:
@@ -228,7 +253,8 @@ class TokenClassifier(Task):
             mediapipe_note="MediaPipe Tasks has no token-classification text task; an app runs "
                            "the file with the LiteRT interpreter (kbert.export.OnDeviceTagger "
                            "shows the steps)",
-            settings={"window_stride": self.window_stride, "iob": self.iob})
+            settings={"window_stride": self.window_stride, "iob": self.iob,
+                      "scheme": self.scheme})
 
 
 def _token_loss(window_logits: np.ndarray, prepared: Prepared) -> float:

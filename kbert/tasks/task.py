@@ -14,9 +14,9 @@ from kbert.data.examples import TextExamples
 from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
 from kbert.lazy import is_dataset, tf
 from kbert.preprocessing import features, pipeline
-from kbert.preprocessing.inputs import as_examples, split_xy
+from kbert.preprocessing.inputs import as_examples, dataset_structure, split_xy
 from kbert.preprocessing.text import TextPreprocessor
-from kbert.tasks import lora
+from kbert.tasks import finetuning, lora
 from kbert.training import distribute, loop
 from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
@@ -68,6 +68,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
     streams = True
     # fit's default for group_by_length: batches of similar length (fewer padded positions).
     group_by_length = True
+    # from_preset's sequence_length when neither the caller nor an adapter file gives one.
+    default_sequence_length = 128
 
     def __init__(self, *, inputs, outputs, backbone, preprocessor: TextPreprocessor,
                  pair_inputs: bool = False, **kwargs):
@@ -77,6 +79,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         # Whether inputs are (text_a, text_b) pairs: set by fit, kept in the config for export.
         self.pair_inputs = bool(pair_inputs)
         self.dtype_policy = backbone.dtype_policy
+        finetuning.apply(self, "full")  # from_preset / from_config apply the model's own mode.
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -86,14 +89,16 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
                     **kwargs) -> "Task":
         """Builds the task on a pretrained encoder; see `kbert.presets.resolve` for `preset`.
 
-        `sequence_length` defaults to 128 (or, with `adapter`, to the adapter's).
-        `mixed_precision=True` runs the encoder in bfloat16 ("mixed_bfloat16"); "mixed_float16"
-        is accepted too (with loss scaling). The head and the loss stay float32.
+        `sequence_length` defaults to the task's `default_sequence_length` (128; 384 for
+        `QuestionAnswerer`). `mixed_precision=True` runs the encoder in bfloat16
+        ("mixed_bfloat16"); "mixed_float16" is accepted too (with loss scaling). The head and
+        the loss stay float32. `finetuning` (default "full") is `set_finetuning`'s mode.
 
         `adapter`: a file written by `save_adapter` (LoRA adapters and head): the fine-tuned
-        model is rebuilt from the base `preset` it was trained on plus that file, with the
-        task's settings (labels...) the file records; an adapter of another base encoder or
-        task is refused (`kbert.tasks.lora.AdapterError`).
+        model is rebuilt from the base `preset` it was trained on plus that file, with every
+        setting the file records (labels, windows, `sequence_length`, length buckets...) unless
+        given here explicitly; an adapter of another base encoder or task is refused
+        (`kbert.tasks.lora.AdapterError`).
 
         Example:
         >>> clf = kbert.TextClassifier.from_preset("minilm_l6_uncased", adapter="sst2.lora.h5")
@@ -102,21 +107,24 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         if adapter is not None:
             info = lora.read_adapter(adapter)
             cls = cls._adapter_class(info)
-            kwargs = {**info.config, **kwargs}
+            kwargs = {**info.config, **kwargs}  # What the caller gives wins over the file.
             sequence_length = sequence_length or info.sequence_length
-        sequence_length = sequence_length or 128
+            bucket_lengths = bucket_lengths or info.bucket_lengths
+        sequence_length = sequence_length or cls.default_sequence_length
         policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
         backbone, tokenizer, saved = presets.load_encoder(preset, dtype=policy)
         if not 2 < sequence_length <= backbone.max_sequence_length:
             raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
                              f"supports (3 to {backbone.max_sequence_length}).")
+        if bucket_lengths and bucket_lengths[-1] != sequence_length:
+            bucket_lengths = None  # Recorded for another length: the default buckets.
         preprocessor = TextPreprocessor(tokenizer, sequence_length, bucket_lengths)
-        lora_config = kwargs.pop("lora", None)
+        mode, lora_config = finetuning.pop_config(kwargs)
         model = cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
         if type(saved) is cls and info is None:
             model._continue_head(saved)
-        if lora_config:
-            model.set_finetuning("lora", **lora_config)
+        # Always: a saved model's encoder (preset=model.keras) comes with its own layer flags.
+        model.set_finetuning(mode or "full", **lora_config)
         if info is not None:
             lora.load_adapter(model, info)
         return model
@@ -154,9 +162,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         config = {"backbone": keras.layers.serialize(self.backbone),
                   "preprocessor": keras.layers.serialize(self.preprocessor),
                   "pair_inputs": self.pair_inputs, "name": self.name}
-        if self.lora is not None:  # KerasHub's backbone config does not record its adapters.
-            config["lora"] = self.lora.config()
-        return config
+        return {**config, **finetuning.config(self)}  # The mode (and LoRA settings).
 
     @classmethod
     def from_config(cls, config):
@@ -164,10 +170,13 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         for key in ("backbone", "preprocessor"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.layers.deserialize(config[key])
-        lora_config = config.pop("lora", None)
+        mode, lora_config = finetuning.pop_config(config)
+        if mode is None:  # Saved before modes were recorded: only a frozen encoder showed.
+            mode = "full" if getattr(config.get("backbone"), "trainable", True) else "frozen"
         model = cls(**config)
-        if lora_config:  # After the subclass has set up its head (pooling...), before weights load.
-            model.set_finetuning("lora", **lora_config)
+        # After the subclass has set up its head (pooling...), before weights and the optimizer
+        # load: the trainable variables are then those the optimizer state was saved for.
+        model.set_finetuning(mode, **lora_config)
         return model
 
     @property
@@ -207,52 +216,18 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         Frozen weights get no gradients at all (they are not trainable variables, so backprop
         stops at the lowest trainable layer), and stay bit-identical through `fit`. Adapters
         cannot be taken out again: `merged()` gives a plain copy to fine-tune another way.
+        BERT's pooler trains iff the head reads it and the encoder's top layer trains. The mode
+        is part of the config (`model.finetuning`): `save` -> `kbert.load_model` restores it,
+        with the optimizer state of exactly these trainable variables
+        (`kbert.tasks.finetuning`).
         """
-        if mode != "lora" and (rank is not None or targets is not None):
-            raise ValueError(f"rank and targets are LoRA settings; got them with mode {mode!r}.")
-        if self.lora is not None:
-            settings = (lora.settings_for(self.backbone, rank, targets) if mode == "lora"
-                        else None)
-            if settings != self.lora:
-                raise ValueError(
-                    f"this model already has LoRA adapters ({self.lora.config()}); they cannot "
-                    f"be removed or changed (asked for {mode!r}"
-                    f"{'' if settings is None else ' ' + str(settings.config())}). Fine-tune "
-                    "model.merged(), a plain copy with the adapters folded in, instead.")
-            return self
-        if mode == "lora":
-            settings = lora.settings_for(self.backbone, rank, targets)
-            lora.enable(self.backbone, settings)
-            self._lora = settings
-            self.finetuning = "lora"
-            # The pooler is trained only by heads that read it (see heads.pool).
-            self.backbone.get_layer("pooled_dense").trainable = getattr(
-                self, "pooling", None) in ("pooled", "pooler")
-            return self
-        layers = self.backbone.transformer_layers
-        if mode == "full":
-            trainable = len(layers)
-        elif mode == "frozen":
-            trainable = 0
-        elif isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= len(layers):
-            trainable = mode
-        else:
-            raise ValueError(f"finetuning mode must be 'full', 'frozen', 'lora' or a number of "
-                             f"top layers 0..{len(layers)}; got {mode!r}.")
-        self.backbone.trainable = trainable > 0
-        top = layers[len(layers) - trainable:]
-        for layer in self.backbone.layers:  # Set every one: an earlier mode may have changed it.
-            layer.trainable = (layer in top) if layer in layers else trainable == len(layers)
-        self.finetuning = mode
-        # The pooler is trained only by heads that read it (see heads.pool).
-        if getattr(self, "pooling", None) not in ("pooled", "pooler") or trainable == 0:
-            self.backbone.get_layer("pooled_dense").trainable = False
+        finetuning.apply(self, mode, rank=rank, targets=targets)
         return self
 
     def merged(self) -> "Task":
         """The model itself, or for a LoRA model a plain copy with every adapter folded into its
         encoder's kernels (kernel + A @ B): the same predictions, the same layers and size as a
-        fully fine-tuned model. `kbert.export` exports this.
+        fully fine-tuned model (mode "full"). `kbert.export` exports this.
 
         Example:
         >>> plain = lora_clf.merged()
@@ -261,7 +236,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         """
         if self.lora is None:
             return self
-        config = {k: v for k, v in self.get_config().items() if k != "lora"}
+        config = {**{k: v for k, v in self.get_config().items() if k != "lora"},
+                  "finetuning": "full"}
         config.update(backbone=lora.merged_backbone(self.backbone),
                       preprocessor=self.preprocessor)
         plain = type(self).from_config(config)
@@ -349,18 +325,35 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
 
         Pre-tokenized inputs (a dict of `token_ids`, `padding_mask` and `segment_ids` arrays,
         with numeric targets as the loss takes them) are checked and kept as they are
-        (`kbert.preprocessing.features`): no tokenizer and no TensorFlow is needed for them.
+        (`kbert.preprocessing.features`): no tokenizer and no TensorFlow is needed for them;
+        targets outside what the task's loss takes (`_target_spec`) are refused naming the row.
+        A finite `tf.data.Dataset` (`kbert.preprocessing.inputs.dataset_structure`) is read
+        whole with its own labels, the same data as the lists it holds (only `fit` and
+        `predict` stream one).
+
+        Example:
+        >>> prepared = clf.prepare(dev_texts, dev_labels)
+        >>> clf.evaluate_metrics(prepared)          # tokenized once, reusable
         """
         if isinstance(x, (Prepared, features.PreTokenized)):
             return x
         if features.is_features(x):  # A dict of arrays.
             return self._pretokenized(x, y, name)
+        if is_dataset(x) and not self.streams:
+            raise KbertInputError(f"{type(self).__name__} takes {self.fit_inputs}, not a "
+                                  "tf.data.Dataset", source=name)
         return self._prepare_text(x, y, name=name)
 
     def _pretokenized(self, x, y, name: str) -> features.PreTokenized:
         return features.as_pretokenized(
             x, y, vocabulary_size=self.backbone.vocabulary_size,
-            max_length=self.backbone.max_sequence_length, name=name)
+            max_length=self.backbone.max_sequence_length, name=name,
+            targets=self._target_spec())
+
+    def _target_spec(self) -> "features.TargetSpec | None":
+        """What the task's loss takes as numeric targets (shape and range per row), checked on
+        pre-tokenized inputs; None: only that they are finite numbers."""
+        return None
 
     def _raw_inputs(self, x, y=None, *, what: str) -> Prepared:
         """`prepare` for what decodes words or spans from the raw inputs (tags, answers, their
@@ -404,7 +397,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         continuing where the last epoch stopped.
         Streams are shuffled through a buffer of `shuffle_buffer` rows.
         `validation_data` is (x, y) (a tuple is always (x, y), as in Keras), or labelled
-        examples, reported after every epoch with the task's full metrics.
+        examples or a labelled `tf.data.Dataset` (read whole), reported after every epoch with
+        the task's full metrics.
         Each call trains on with the optimizer state it finds (a loaded model, an earlier fit)
         and plans the default schedule over its own steps (`kbert.training.loop`).
         With `checkpoint_dir`, the full training state is saved every `checkpoint_every` steps
@@ -425,22 +419,25 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             shuffle_buffer=shuffle_buffer)
         callbacks = list(callbacks or [])
         if validation_data is not None:
-            if is_dataset(validation_data):
-                kwargs["validation_data"] = pipeline.streaming_batches(
-                    self.preprocessor, validation_data, batch_size, group_by_length=False)
+            # Every kind of validation data (lists, examples, a tf.data.Dataset) is the same
+            # data, reported the same way: the task's full metrics after every epoch.
+            validation = self.prepare(*(split_xy(validation_data)
+                                        if not is_dataset(validation_data)
+                                        else (validation_data, None)), name="validation_data")
+            self._require_targets(validation, "validation_data")
+            if isinstance(validation, features.PreTokenized):
+                kwargs["validation_data"] = (validation.features, validation.targets)
             else:
-                validation = self.prepare(*split_xy(validation_data), name="validation_data")
-                if isinstance(validation, features.PreTokenized):
-                    self._require_targets(validation, "validation_data")
-                    kwargs["validation_data"] = (validation.features, validation.targets)
-                else:
-                    callbacks.insert(0, EvaluationCallback(validation,
-                                                           batch_size=batch_size * 2))
+                callbacks.insert(0, EvaluationCallback(validation, batch_size=batch_size * 2))
         if is_dataset(x):
             if not self.streams:
-                raise ValueError(f"{type(self).__name__}.fit takes {self.fit_inputs}, not a "
-                                 "tf.data.Dataset.")
-            self.pair_inputs = isinstance(x.element_spec[0], (tuple, list))
+                raise KbertInputError(f"{type(self).__name__}.fit takes {self.fit_inputs}, not "
+                                      "a tf.data.Dataset", source="x")
+            pairs, labelled = dataset_structure(x)
+            if not labelled:
+                raise KbertInputError("fit needs labels: a tf.data.Dataset of (text, label) or "
+                                      "((text_a, text_b), label) elements", source="x")
+            self.pair_inputs = pairs
             return loop.fit_stream(self, x, options, callbacks, **kwargs)
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "fit")
@@ -511,8 +508,10 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         >>> clf.predict({"token_ids": ids, "padding_mask": mask, "segment_ids": segments})
         """
         if is_dataset(x):
-            # Named functions, not lambdas: autograph finds a lambda by its source line, which
-            # proved fragile here.
+            # Streamed, in order; a labelled dataset's labels are dropped. Named functions, not
+            # lambdas: autograph finds a lambda by its source line, which proved fragile here.
+            _, labelled = dataset_structure(x)
+
             def with_placeholder_label(*text):
                 return (text if len(text) > 1 else text[0]), 0
 
@@ -520,8 +519,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
                 return features
 
             batches = pipeline.streaming_batches(
-                self.preprocessor, x.map(with_placeholder_label), batch_size,
-                group_by_length=False).map(features_only)
+                self.preprocessor, x if labelled else x.map(with_placeholder_label),
+                batch_size, group_by_length=False).map(features_only)
+            kwargs.setdefault("verbose", 0)
             with unwrapped_input_errors():
                 return super().predict(batches, **kwargs)
         return self._predict_prepared(self.prepare(x), batch_size, **kwargs)

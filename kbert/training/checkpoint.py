@@ -7,6 +7,10 @@ batch plan is rebuilt (`kbert.preprocessing.pipeline.plan_batches`), so a resume
 batches an uninterrupted one would, none skipped or repeated. It also holds the running totals
 of the epoch's training metrics (loss mean, accuracy...), so an epoch resumed in the middle logs
 the same averages as one that ran through.
+
+A checkpoint belongs to one run: the data, the batch plan, the optimizer recipe, and the model
+itself (its config and the encoder weights it started from). `check_same_run` refuses any
+other, naming what differs.
 """
 
 from __future__ import annotations
@@ -69,7 +73,72 @@ IDENTITY = {"data": "the training data (its texts, labels or order)", "examples"
             "group_by_length": "group_by_length", "initial_epoch": "initial epoch",
             "optimizer": "optimizer recipe (learning rate, warmup, weight decay, clipping, "
                          "layer decay)",
-            "lora": "LoRA adapters (rank, targets; None: none)"}
+            "lora": "LoRA adapters (rank, targets; None: none)",
+            "model": "model config", "weights": "the starting encoder weights (another preset "
+                                                 "or encoder)"}
+# Recorded since these were added: a checkpoint written before has none and is not refused
+# for lacking them.
+_ADDED_LATER = ("model", "weights")
+# Config entries that name or describe a model without changing what it computes: Keras gives
+# layers unique names per process ("bert_backbone_3"), and the trainable flags follow from the
+# fine-tuning mode, which the config records itself.
+_NOT_COMPUTATION = {"name", "trainable", "module", "registered_name", "build_config",
+                    "compile_config"}
+
+
+def fingerprint(variables) -> str:
+    """A short digest of variables' values (Keras variables or arrays), in order.
+
+    Example:
+    >>> fingerprint(model.backbone.weights)
+    '3f2a9c0d51e7b846'
+    """
+    digest = hashlib.sha256()
+    for v in variables:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(v)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def encoder_fingerprint(backbone) -> str:
+    """A digest of the encoder's weights, LoRA adapters left out (they start random and are
+    what trains; Keras names them `lora_kernel_a` / `lora_kernel_b`): what a run starts from
+    whatever its fine-tuning mode, equal for the same preset in every process.
+
+    Example:
+    >>> encoder_fingerprint(kbert.TextClassifier.from_preset(p, num_classes=2).backbone)
+    '9d41c0be27a6f503'
+    """
+    return fingerprint(v for v in backbone.weights
+                       if not v.path.rsplit("/", 1)[-1].startswith("lora_kernel_"))
+
+
+def model_identity(model) -> dict:
+    """The model's config (`get_config`: encoder architecture, preprocessing, head options,
+    fine-tuning mode...) as flat dotted keys, without what does not change the computation
+    (names, trainable flags) or what the run identity holds on its own (LoRA settings).
+
+    Example:
+    >>> model_identity(clf)["pooling"], model_identity(clf)["backbone.config.num_layers"]
+    ('mean', 6)
+    """
+    flat = {}
+
+    def visit(value, prefix):
+        if isinstance(value, dict) and "DTypePolicy" in str(value.get("class_name", "")):
+            value = value.get("config", {}).get("name")  # A dtype policy: its name is its all.
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key not in _NOT_COMPUTATION:
+                    visit(item, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = value
+
+    config = {k: v for k, v in model.get_config().items() if k != "lora"}
+    # What shapes training besides the config, declared by the model: a distilling student's
+    # teacher, temperature and alpha (kbert.training.distill.Student.training_identity).
+    config.update(getattr(model, "training_identity", dict)())
+    visit(config, "")
+    return json.loads(json.dumps(flat, default=str))  # As state.json gives it back.
 
 
 def check_same_run(saved: dict, identity: dict, directory: str | Path) -> None:
@@ -82,12 +151,12 @@ def check_same_run(saved: dict, identity: dict, directory: str | Path) -> None:
     differences = []
     for key, what in IDENTITY.items():
         theirs, ours = saved.get(key), identity.get(key)
-        if theirs == ours:
+        if theirs == ours or (key in _ADDED_LATER and key not in saved):
             continue
-        if key == "optimizer" and isinstance(theirs, dict) and isinstance(ours, dict):
+        if key in ("optimizer", "model") and isinstance(theirs, dict) and isinstance(ours, dict):
             keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             changed = [f"{k} {theirs.get(k)} there, {ours.get(k)} here" for k in keys]
-            differences.append("optimizer " + ", ".join(changed))
+            differences.append(f"{key} " + ", ".join(changed))
         elif key == "data":
             differences.append(what)
         else:
@@ -120,10 +189,10 @@ def restore(model, directory: str | Path) -> dict | None:
     if latest is None:
         return None
     state = json.loads((latest / "state.json").read_text())
-    model.load_weights(str(latest / "model.weights.h5"))
     optimizer = model.optimizer
-    if not optimizer.built:
+    if not optimizer.built:  # Before the weights: Keras skips (with a warning) an unbuilt one.
         optimizer.build(model.trainable_variables)
+    model.load_weights(str(latest / "model.weights.h5"))
     with np.load(latest / "optimizer.npz") as saved:
         values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     if len(values) != len(optimizer.variables):

@@ -108,7 +108,8 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
     The batch stream is a function of (seed, global step) only (`pipeline.planned_batches`),
     so a run resumed from `options.checkpoint_dir` replays exactly the batches an uninterrupted
     one would. The checkpoint records what identifies the run (data, seed, batch size, epochs,
-    optimizer recipe...); a checkpoint of another run is refused (`CheckpointMismatch`).
+    optimizer recipe, the model's config and starting encoder weights...); a checkpoint of
+    another run is refused (`CheckpointMismatch`).
     """
     o = options
     steps = o.steps_per_epoch or prepared.steps_per_epoch(model.preprocessor, o.batch_size,
@@ -122,7 +123,11 @@ def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_
         "epochs": o.epochs, "steps_per_epoch": steps, "shuffle": bool(o.shuffle),
         "group_by_length": bool(o.group_by_length), "initial_epoch": o.initial_epoch,
         "optimizer": optimizer_recipe(model.optimizer),
-        "lora": None if model.lora is None else model.lora.config()}
+        "lora": None if model.lora is None else model.lora.config(),
+        # The model: its config (preset architecture, pooling, mode, head...) and the encoder
+        # weights it starts from (before a resume loads the checkpoint's).
+        "model": checkpoint.model_identity(model),
+        "weights": checkpoint.encoder_fingerprint(model.backbone)}
     callbacks = list(callbacks)
     # The optimizer step at which this run began: the schedule is planned from it, and the
     # run's global step is initial_epoch * steps + (optimizer step - base).

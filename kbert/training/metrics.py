@@ -72,27 +72,34 @@ def regression_report(targets: np.ndarray, scores: np.ndarray) -> dict[str, floa
 
 
 def tagging_report(true_tags: list[list[str]], predicted_tags: list[list[str]],
-                   iob: bool) -> dict[str, float]:
+                   scheme: str | bool | None) -> dict[str, float]:
     """Word-level tagging: accuracy over words, and for IOB label sets entity-level precision,
-    recall and F1 (micro over entities) with per-type F1 and support, by seqeval in strict IOB2
-    mode (an entity counts only if its type and both boundaries are right).
+    recall and F1 (micro over entities) with per-type F1 and support, by seqeval (an entity
+    counts only if its type and both boundaries are right). `scheme` "IOB2" (or True) scores
+    in seqeval's strict IOB2 mode; "IOB1" in its default conlleval mode, which reads IOB1 (an
+    I-X after O opens an entity) and keeps an entity a file opens with B-X, where strict IOB1
+    would drop it; None (or False): plain tags, accuracy and macro F1.
 
     Example:
-    >>> tagging_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]], iob=True)["f1"]
+    >>> tagging_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]], "IOB2")["f1"]
     0.0
+    >>> tagging_report([["I-PER", "I-PER", "O"]], [["I-PER", "I-PER", "O"]], "IOB1")["f1"]
+    1.0
     """
+    scheme = "IOB2" if scheme is True else None if scheme is False else scheme
     flat_true = [t for sentence in true_tags for t in sentence]
     flat_predicted = [t for sentence in predicted_tags for t in sentence]
     report = {"accuracy": float(np.mean([a == b for a, b in zip(flat_true, flat_predicted)]))}
-    if not iob:
+    if scheme is None:
         report["macro_f1"] = float(skm.f1_score(flat_true, flat_predicted, average="macro",
                                                 zero_division=0))
         return report
     from seqeval import metrics as seqeval_metrics  # Imported here: only tagging needs it.
     from seqeval.scheme import IOB2
 
+    strict = {"mode": "strict", "scheme": IOB2} if scheme == "IOB2" else {}
     per_type = seqeval_metrics.classification_report(
-        true_tags, predicted_tags, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+        true_tags, predicted_tags, output_dict=True, zero_division=0, **strict)
     micro = per_type.pop("micro avg")
     report.update(precision=float(micro["precision"]), recall=float(micro["recall"]),
                   f1=float(micro["f1-score"]))
@@ -109,7 +116,7 @@ def tagging_report(true_tags: list[list[str]], predicted_tags: list[list[str]],
 def squad_report(dataset: list[dict], predictions: dict[str, str],
                  version_2: bool = False) -> dict[str, float]:
     """The official SQuAD scores (percent), by the official evaluation logic shipped in
-    tf-models-official: v1.1 gives exact_match and f1; v2.0 gives exact and f1 overall and on
+    tf-models-official (its copy in `kbert.training.official_squad`): v1.1 gives exact_match and f1; v2.0 gives exact and f1 overall and on
     HasAns / NoAns questions ("" is the answer to an unanswerable question).
 
     Example:
@@ -117,11 +124,11 @@ def squad_report(dataset: list[dict], predictions: dict[str, str],
     {'exact_match': 100.0, 'f1': 100.0}
     """
     if not version_2:
-        from official.nlp.tools import squad_evaluate_v1_1
+        from kbert.training.official_squad import v1_1 as squad_evaluate_v1_1
 
         scores = squad_evaluate_v1_1.evaluate(dataset, predictions)
         return {"exact_match": 100.0 * scores["exact_match"], "f1": 100.0 * scores["final_f1"]}
-    from official.nlp.tools import squad_evaluate_v2_0
+    from kbert.training.official_squad import v2_0 as squad_evaluate_v2_0
 
     scores = squad_evaluate_v2_0.evaluate(dataset, predictions)
     return {key: float(scores[key]) for key in ("exact", "f1", "HasAns_exact", "HasAns_f1",
@@ -137,7 +144,7 @@ def best_null_threshold(dataset: list[dict], best_answers: dict[str, str],
     >>> best_null_threshold(dataset, {"q1": "Denver Broncos"}, {"q1": -3.2})
     (100.0, 0.0)
     """
-    from official.nlp.tools import squad_evaluate_v2_0
+    from kbert.training.official_squad import v2_0 as squad_evaluate_v2_0
 
     scores = squad_evaluate_v2_0.evaluate(dataset, best_answers, null_score_diffs)
     threshold = float(scores["final_f1_thresh"])

@@ -156,8 +156,11 @@ class AdamW(keras.optimizers.AdamW):
     Other backends give no sparse gradients, so it changes nothing there.
     """
 
-    def __init__(self, *args, lazy_sparse: bool = False, **kwargs):
+    def __init__(self, *args, lazy_sparse: bool = False,
+                 exclude_from_weight_decay: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if exclude_from_weight_decay:
+            self.exclude_from_weight_decay(var_names=exclude_from_weight_decay)
         self.lazy_sparse = bool(lazy_sparse)
         if self.lazy_sparse and self.amsgrad:
             raise ValueError("AdamW(lazy_sparse=True) does not support amsgrad.")
@@ -251,8 +254,15 @@ class AdamW(keras.optimizers.AdamW):
             delta += decay * tf.gather(variable, rows)
         self.assign_sub(variable, tf.IndexedSlices(delta, rows))
 
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        super().exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+        self._no_decay_names = list(var_names or [])
+
     def get_config(self):
-        return {**super().get_config(), "lazy_sparse": self.lazy_sparse}
+        # The exclusions too: Keras's optimizers forget them, so a model loaded by load_model
+        # would decay its LayerNorm and bias weights.
+        return {**super().get_config(), "lazy_sparse": self.lazy_sparse,
+                "exclude_from_weight_decay": getattr(self, "_no_decay_names", [])}
 
 
 @keras.saving.register_keras_serializable(package="kbert")

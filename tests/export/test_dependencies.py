@@ -7,9 +7,8 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Not a dependency on purpose: MediaPipe pins an absl-py that tf-models-official cannot share,
-# so it is installed with `pip install --no-deps mediapipe==1.2.2` (the README says so).
-OPTIONAL = {"mediapipe"}
+# Every import is a declared dependency (mediapipe is one since tf-models-official left).
+OPTIONAL = set()
 
 
 def declared_requirements() -> set[str]:

@@ -1,6 +1,6 @@
 """Device-ready files in one call (export/tflite.py): inputs of dynamic length [1, -1] by
-default, metadata written by the same call, rows longer than the encoder's positions cut inside
-the graph, one subgraph and no "gemma" name."""
+default, metadata written by the same call, whole rows cut inside the graph to the model's own
+length (what `predict` reads), one subgraph and no "gemma" name."""
 
 import builtins
 
@@ -12,6 +12,7 @@ from ai_edge_litert.interpreter import Interpreter
 import kbert
 from kbert import export
 from kbert.export import tflite as tflite_module
+from kbert.export.tflite import full_rows
 from tests.conftest import WORDS, tiny_task
 
 pytest.importorskip("mediapipe", reason="to_tflite writes metadata with MediaPipe's writer: "
@@ -40,9 +41,9 @@ def dynamic_file(clf, tmp_path_factory):
     return path, export.to_tflite(clf, path)
 
 
-def keras_at(model, texts, length):
-    """Keras's probabilities on the texts packed at `length` (truncated there, ending in [SEP])."""
-    return export.keras_outputs(model, export.device_features(model, texts, length))["probability"]
+def predicted(model, texts):
+    """`predict` on the raw texts: what every exported path must give."""
+    return model.predict(texts, verbose=0)
 
 
 def test_one_call_writes_a_dynamic_file_with_its_metadata(clf, dynamic_file):
@@ -57,22 +58,30 @@ def test_one_call_writes_a_dynamic_file_with_its_metadata(clf, dynamic_file):
     assert meta["dynamic_length"] and meta["sequence_length"] is None
     assert meta["window_length"] == 32 and meta["labels"] == ["neg", "pos"]
     assert meta["packed_files"] == ["kbert.json", "labels.txt", "vocab.txt"]
-    # Each text at its own length, no padding: what Keras gives on the padded rows.
+    # Each text's whole row at its own length, no padding: what `predict` gives on the texts.
     runner = interpreter.get_signature_runner()
-    rows = export.device_features(clf, TEXTS, 32, dynamic=True)
-    assert [r["ids"].shape[1] for r in rows] == [6, 5, 5, 5, 14]
+    rows = full_rows(clf, TEXTS + [HUNDRED_WORDS])
+    assert [r["ids"].shape[1] for r in rows] == [6, 5, 5, 5, 14, 102]
     device = np.concatenate([runner(**r)["probability"] for r in rows])
-    np.testing.assert_allclose(device, keras_at(clf, TEXTS, 32), atol=1e-5)
+    np.testing.assert_allclose(device, predicted(clf, TEXTS + [HUNDRED_WORDS]), atol=1e-5)
+    assert meta["length_policy"]["sequence_length"] == 32
     # MediaPipe runs the file as written, tokenizing on its own.
-    scores = export.mediapipe_classify(path, TEXTS)
+    scores = export.mediapipe_classify(path, TEXTS + [HUNDRED_WORDS])
     np.testing.assert_allclose([[s["neg"], s["pos"]] for s in scores], device, atol=1e-4)
 
 
 def test_a_static_file_on_request_and_a_bare_one_without_metadata(clf, tmp_path):
-    info = export.to_tflite(clf, tmp_path / "static.tflite", sequence_length=24, metadata=False)
+    info = export.to_tflite(clf, tmp_path / "static.tflite", sequence_length=48, metadata=False)
     details = Interpreter(model_path=str(tmp_path / "static.tflite")).get_input_details()
-    assert all(d["shape_signature"].tolist() == [1, 24] for d in details)
-    assert info["input_shape"] == [1, 24] and info["metadata"] is None
+    assert all(d["shape_signature"].tolist() == [1, 48] for d in details)
+    assert info["input_shape"] == [1, 48] and info["metadata"] is None
+    # Wider than the model's 32 tokens: rows packed at 48 are cut to 32 in the graph.
+    rows = export.device_features(clf, [HUNDRED_WORDS], 48)
+    output = Interpreter(model_path=str(tmp_path / "static.tflite")).get_signature_runner()(
+        **rows[0])["probability"]
+    np.testing.assert_allclose(output, predicted(clf, [HUNDRED_WORDS]), atol=1e-5)
+    with pytest.raises(export.ExportError, match="would read fewer tokens than the model"):
+        export.to_tflite(clf, tmp_path / "short.tflite", sequence_length=24, metadata=False)
     assert export.packed_files(tmp_path / "static.tflite") == {}
     with pytest.raises(ValueError, match="holds no TFLite metadata"):
         export.read_metadata(tmp_path / "static.tflite")
@@ -89,14 +98,14 @@ def test_without_mediapipe_the_error_says_so_and_nothing_is_written(clf, tmp_pat
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_mediapipe)
-    with pytest.raises(ImportError, match=r"pip install --no-deps mediapipe.*metadata=False"):
+    with pytest.raises(ImportError, match=r"pip install mediapipe.*metadata=False"):
         export.to_tflite(clf, tmp_path / "m.tflite")
     assert not list(tmp_path.iterdir())
 
 
-def test_700_words_through_litert_give_the_truncated_texts_output(clf, dynamic_file):
+def test_700_words_through_litert_give_predicts_output(clf, dynamic_file):
     path, _ = dynamic_file
-    (row,) = export.device_features(clf, [LONG], 1000, dynamic=True)
+    (row,) = full_rows(clf, [LONG])
     assert row["ids"].shape[1] > 700
     interpreter = Interpreter(model_path=str(path))
     for detail in interpreter.get_input_details():  # What an app does: its real length.
@@ -107,16 +116,16 @@ def test_700_words_through_litert_give_the_truncated_texts_output(clf, dynamic_f
         interpreter.set_tensor(detail["index"], row[name])
     interpreter.invoke()
     (output,) = interpreter.get_output_details()
-    # The tiny encoder has 64 positions: the output of the text cut to 64 tokens.
+    # The graph reads the model's first 32 tokens, as `predict` does (not the encoder's 64).
     np.testing.assert_allclose(interpreter.get_tensor(output["index"]),
-                               keras_at(clf, [LONG], 64), atol=1e-5)
+                               predicted(clf, [LONG]), atol=1e-5)
 
 
 def test_mediapipe_runs_a_text_longer_than_the_encoder(clf, dynamic_file):
     # 100 words are past the tiny encoder's 64 positions (a real BERT's 512 needs ~700).
     path, _ = dynamic_file
     (scores,) = export.mediapipe_classify(path, [HUNDRED_WORDS])
-    np.testing.assert_allclose([scores["neg"], scores["pos"]], keras_at(clf, [HUNDRED_WORDS], 64)[0],
+    np.testing.assert_allclose([scores["neg"], scores["pos"]], predicted(clf, [HUNDRED_WORDS])[0],
                                atol=1e-4)
 
 

@@ -75,3 +75,25 @@ def test_the_file_carries_its_decoding_settings_and_null_threshold(qa, exported)
     for record in TRAIN:
         assert device.answer(record["question"], record["context"])["text"] == \
             qa.answer([record["question"]], [record["context"]])[0]["text"]
+
+
+def test_the_constructor_reads_every_setting_from_the_file_as_from_file_does(qa, exported):
+    # Issue 33, item 9: OnDeviceQuestionAnswerer(path) used kbert's defaults (doc stride 128,
+    # no null threshold), so a v2.0 model never abstained on the device.
+    path, _ = exported
+    fields = ("lowercase", "sequence_length", "doc_stride", "max_query_length", "n_best",
+              "max_answer_length", "null_threshold")
+    plain, from_file = export.OnDeviceQuestionAnswerer(path), \
+        export.OnDeviceQuestionAnswerer.from_file(path)
+    settings = {f: getattr(plain.preprocessor.tokenizer, f) if f == "lowercase"
+                else getattr(plain, f) for f in fields}
+    assert settings == {f: getattr(from_file.preprocessor.tokenizer, f) if f == "lowercase"
+                        else getattr(from_file, f) for f in fields}
+    assert (settings["doc_stride"], settings["sequence_length"]) == (4, 16)
+    assert settings["null_threshold"] == pytest.approx(qa.null_threshold)
+    for record in TRAIN:
+        assert plain.answer(record["question"], record["context"])["text"] == \
+            qa.answer([record["question"]], [record["context"]])[0]["text"]
+    # An argument still overrides the file; None: never abstain.
+    assert export.OnDeviceQuestionAnswerer(path, null_threshold=None, n_best=5).null_threshold \
+        is None

@@ -38,7 +38,8 @@ def test_tagger_exports_per_token_logits_with_labels_and_vocab(exported):
     assert info["task"] == "tagger" and info["labels"] == LABELS
     assert info["outputs"][0]["shape"] == [1, -1, len(LABELS)]
     # The label scheme travels in the file: the windows are cut at the model's 8 tokens.
-    assert (info["window_length"], info["settings"]) == (8, {"window_stride": None, "iob": True})
+    assert (info["window_length"], info["settings"]) == (
+        8, {"window_stride": None, "iob": True, "scheme": "IOB2"})
     assert {"vocab.txt", "labels.txt"} <= set(export.packed_files(path))
 
 

@@ -66,3 +66,18 @@ def test_lora_flags_give_a_lora_tagger_and_its_adapter_file(tiny_preset, tmp_pat
     rebuilt = kbert.Task.from_preset(tiny_preset, adapter=str(model_dir / "adapter.lora.h5"))
     words = [["Jeremy", "lives", "in", "Paris"]]
     assert rebuilt.predict_scores(words)[0].tolist() == model.predict_scores(words)[0].tolist()
+
+
+def test_scheme_none_trains_iob_looking_tags_as_plain_tags(tiny_preset, tmp_path):
+    # Issue 33, item 9: --scheme=none had no effect; chunk tags (B-NP, I-NP...) were still
+    # decoded and scored as entities.
+    data = tmp_path / "train.txt"
+    data.write_text(CONLL)
+    model_dir = tmp_path / "chunks"
+    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+                 "--tag_column=2", "--scheme=none", "--sequence_length=16", "--epochs=1",
+                 f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert set(metrics["final"]) == {"loss", "accuracy", "macro_f1"}
+    assert kbert.load_model(model_dir / "model.keras").scheme is None

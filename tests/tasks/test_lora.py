@@ -173,3 +173,25 @@ def test_a_lora_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one
     with pytest.raises(kbert.CheckpointMismatch, match="LoRA"):
         full.fit(TEXTS * 2, LABELS * 2, epochs=2, batch_size=4, seed=7, verbose=0,
                  checkpoint_dir=str(tmp_path / "crashed"))
+
+
+def test_a_qa_adapter_rebuilds_with_the_windows_it_records(tiny_preset, tmp_path):
+    """Issue 33: QuestionAnswerer's own default length (384) won over the adapter's."""
+    from tests.tasks.test_every_task_trains import QUESTIONS
+
+    qa = kbert.QuestionAnswerer.from_preset(tiny_preset, sequence_length=24, doc_stride=8,
+                                            max_query_length=8, n_best=5,
+                                            bucket_lengths=[12, 24])
+    qa.set_finetuning("lora", rank=4).fit(QUESTIONS, epochs=1, batch_size=4, verbose=0)
+    path = qa.save_adapter(tmp_path / "qa.lora.h5")
+    rebuilt = kbert.QuestionAnswerer.from_preset(tiny_preset, adapter=path)
+    assert rebuilt.preprocessor.sequence_length == 24
+    assert rebuilt.preprocessor.bucket_lengths == [12, 24]
+    assert (rebuilt.doc_stride, rebuilt.max_query_length, rebuilt.n_best) == (8, 8, 5)
+    questions = [q["question"] for q in QUESTIONS]
+    contexts = [q["context"] for q in QUESTIONS]
+    assert rebuilt.answer(questions, contexts) == qa.answer(questions, contexts)
+    # A value given explicitly wins over the file's.
+    other = kbert.QuestionAnswerer.from_preset(tiny_preset, adapter=path, sequence_length=32,
+                                               doc_stride=4)
+    assert other.preprocessor.sequence_length == 32 and other.doc_stride == 4

@@ -90,6 +90,46 @@ def test_word_level_tasks_give_outputs_for_arrays_and_refuse_to_decode_them():
         mlm.fit(x)
 
 
+def test_targets_out_of_range_are_refused_naming_the_row():
+    # Issue 33, item 8: a5efcfd checked only that targets are finite numbers.
+    model = classifier()
+    x = features_of(model, TEXTS[:4])
+
+    def error(y, task=model, features=x):
+        with pytest.raises(KbertInputError) as caught:
+            task.fit(features, np.asarray(y), verbose=0)
+        return str(caught.value)
+
+    assert error([0, 1, 2, 1]) == "x, row 2, field 'y': class id (num_classes=2) outside 0..1 " \
+                                  "(got 2)"
+    assert "row 1" in error([0, -1, 0, 1]) and "whole number" in error([0, 1, 0.5, 1])
+    assert "shape (4,) or (4, 1)" in error(np.zeros((4, 3)))
+    # Raw labels given as class ids are checked the same way (by the task's _targets).
+    with pytest.raises(KbertInputError, match="row 2, field 'label': unknown label 2"):
+        model.evaluate_metrics(TEXTS[:4], [0, 1, 2, 1])
+    multi = kbert.TextClassifier(tiny_backbone(), model.preprocessor, num_classes=3,
+                                 multi_label=True)
+    multi_hot = np.eye(3)[[0, 1, 2, 0]]
+    multi_hot[3, 0] = 2.0
+    assert "row 3, field 'y': multi-hot label outside 0..1" in error(multi_hot, task=multi)
+
+    tagger = tiny_task(kbert.TokenClassifier, sequence_length=16, labels=["O", "B-PER", "I-PER"])
+    words = features_of(tagger, ["jeremy lives in paris", "the man"])
+    tags = np.where(words["padding_mask"] == 1, 0, -1)
+    tags[1, 1] = 3
+    assert error(tags, tagger, words) == "x, row 1, field 'y': tag id (3 labels) outside 0..2 " \
+                                         "(got 3; -1 marks no target)"
+    assert "shape (2, 16)" in error(tags[:, :8], tagger, words)
+
+    qa = tiny_task(kbert.QuestionAnswerer, sequence_length=16)
+    rows = features_of(qa, ["who lives in paris", "the dog sleeps in london"])
+    lengths = rows["padding_mask"].sum(1)
+    spans = np.array([[1, 2], [2, lengths[1]]])  # row 1 ends past its last real token
+    assert error(spans, qa, rows).startswith("x, row 1, field 'y': answer start/end position "
+                                             "outside the row's real tokens")
+    qa.fit(rows, np.array([[1, 2], [0, 0]]), verbose=0)  # [CLS]: no answer, accepted
+
+
 # Run in a process where `import tensorflow` (and tensorflow_text) fails, on the JAX backend.
 WITHOUT_TENSORFLOW = """
 import json, sys
@@ -126,6 +166,11 @@ try:
     raw_text = "worked"
 except MissingTensorFlow as error:
     raw_text = str(error)
+try:  # An out-of-range class id: JAX's loss would train on it silently.
+    whole.fit(x, np.where(np.arange(len(y)) == 5, 2, y), verbose=0)
+    out_of_range = "trained"
+except kbert.KbertInputError as error:
+    out_of_range = str(error)
 print(json.dumps({{
     "backend": keras.backend.backend(),
     "tensorflow": sorted(m for m in sys.modules if m.startswith("tensorflow") and sys.modules[m]),
@@ -134,7 +179,7 @@ print(json.dumps({{
     "loaded_difference": loaded_difference,
     "trained_on": float(np.abs(loaded.predict(x) - whole.predict(x)).max()),
     "accuracy": whole.evaluate_metrics(x, y)["accuracy"],
-    "raw_text": raw_text}}))
+    "raw_text": raw_text, "out_of_range": out_of_range}}))
 """
 
 
@@ -155,3 +200,5 @@ def test_without_tensorflow_a_jax_task_trains_resumes_saves_and_reloads(tmp_path
     assert 0.0 <= result["accuracy"] <= 1.0
     assert "TensorFlow is not installed" in result["raw_text"]
     assert "pre-tokenized arrays" in result["raw_text"]
+    assert result["out_of_range"] == "x, row 5, field 'y': class id (num_classes=2) outside " \
+                                     "0..1 (got 2)"

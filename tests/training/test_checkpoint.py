@@ -1,6 +1,7 @@
 """Exact resume (kbert/training/checkpoint.py + the batch plan) and the NaN stop."""
 
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 import kbert
 from kbert.preprocessing import pipeline
 from kbert.training.checkpoint import TrainingDiverged, read_state
-from tests.conftest import Crash, once_per_session, tiny_task
+from kbert.preprocessing import TextPreprocessor
+from tests.conftest import Crash, once_per_session, tiny_backbone, tiny_task, tiny_tokenizer
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very very good and lovely film with the man", "so boring", "not good"] * 3
@@ -92,3 +94,44 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,
                 checkpoint_dir=str(tmp_path), checkpoint_every=2, callbacks=[Poison()])
     assert read_state(tmp_path)["step"] == 2
+
+
+def other_encoder_classifier():
+    """The same architecture and head on an encoder with other weights (another preset)."""
+    keras.utils.set_random_seed(1)
+    return kbert.TextClassifier(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32),
+                                labels=["neg", "pos"])
+
+
+@pytest.mark.parametrize("make, named", [
+    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], pooling="cls"),
+     "model pooling mean there, cls here"),
+    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"]).set_finetuning(1),
+     "model finetuning full there, 1 here"),
+    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.3),
+     "model dropout 0.1 there, 0.3 here"),
+    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], multi_label=True),
+     "model multi_label False there, True here"),
+    (other_encoder_classifier, "the starting encoder weights"),
+])
+def test_resuming_with_another_model_is_refused_naming_the_difference(tmp_path, uninterrupted,
+                                                                     make, named):
+    """Issue 33: the run identity covered the data and the recipe but not the model."""
+    shutil.copytree(uninterrupted["checkpoint_dir"], tmp_path / "run")
+    clf = make()
+    clf.compile(learning_rate=1e-3)
+    with pytest.raises(kbert.CheckpointMismatch, match="is from another run") as refused:
+        clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=7, verbose=0,
+                checkpoint_dir=str(tmp_path / "run"))
+    message = str(refused.value)
+    assert named in message and "\n" not in message
+    assert message.count(" there, ") == 1  # Only that differs.
+
+
+def test_resume_warns_of_nothing(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, crash_at=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tmp_path)
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]

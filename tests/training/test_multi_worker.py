@@ -206,3 +206,88 @@ def test_a_malformed_tf_config_is_one_clear_error(monkeypatch):
         distribute.cluster_size()
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}}')
     assert distribute.cluster_size() == 1 and distribute.cluster_strategy() is None
+
+
+def script_command(tiny_preset, train, model_dir, *flags):
+    return [sys.executable, str(ROOT / "scripts/train_classifier.py"), f"--preset={tiny_preset}",
+            f"--train_file={train}", "--text_column=sentence", "--label_column=label",
+            "--sequence_length=16", "--batch_size=2", "--seed=3", f"--model_dir={model_dir}",
+            *flags]
+
+
+def small_table(path, rows=4):
+    path.write_text("sentence\tlabel\n" + "".join(
+        f"{text}\t{label}\n" for text, label in [("the film was great", 1), ("a dull book", 0),
+                                                 ("i loved it", 1), ("really bad food", 0)] * rows))
+    return path
+
+
+def start_logged(command, ports, index, tmp, log):
+    """Worker `index` of a cluster on `ports`, alone, its stderr in the file `log`."""
+    with open(log, "w") as handle:
+        return subprocess.Popen(command, env=environment(ports, index, tmp / f"tmp{index}"),
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=handle, text=True)
+
+
+def wait_for_line(process, log, text, timeout=300):
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout} s: {log.read_text()[-3000:]}"
+        time.sleep(0.5)
+
+
+def test_a_worker_whose_peer_never_starts_gives_up_naming_it(tmp, tiny_preset):
+    ports = free_ports(2)
+    log = tmp / "worker0.log"
+    process = start_logged(script_command(tiny_preset, small_table(tmp / "train.tsv"),
+                                          tmp / "run", "--cluster_timeout=5"), ports, 0, tmp, log)
+    process.wait(timeout=300)
+    err = log.read_text()
+    assert process.returncode == 1, err[-3000:]
+    # It said whom it waited for, then gave up with one error line naming the missing worker.
+    assert f"waiting for worker 1 (127.0.0.1:{ports[1]})" in err
+    (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "within 5 s" in error and f"worker 1 (127.0.0.1:{ports[1]})" in error
+    assert "Traceback" not in err and not (tmp / "run").exists()
+
+
+def test_sigterm_stops_a_worker_waiting_for_its_cluster(tmp, tiny_preset):
+    ports = free_ports(2)
+    log = tmp / "worker1.log"
+    process = start_logged(script_command(tiny_preset, small_table(tmp / "train.tsv"),
+                                          tmp / "run"), ports, 1, tmp, log)
+    try:
+        wait_for_line(process, log, "waiting for worker 0")  # The default timeout is 300 s.
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)  # Before the fix: SIGTERM was ignored until SIGKILL.
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_sigterm_stops_a_training_cluster_and_keeps_the_last_checkpoint(tmp, tiny_preset):
+    ports = free_ports(2)
+    train = small_table(tmp / "train.tsv", rows=25)  # 100 rows: 50 steps an epoch.
+    command = script_command(tiny_preset, train, tmp / "run", "--epochs=20",
+                             "--checkpoint_every=5")
+    logs = [tmp / f"worker{i}.log" for i in range(2)]
+    processes = [start_logged(command, ports, i, tmp, logs[i]) for i in range(2)]
+    checkpoint = tmp / "run" / "checkpoint" / "checkpoint.json"
+    deadline = time.monotonic() + 400
+    try:
+        while not checkpoint.exists():  # Training, past its first committed checkpoint.
+            assert all(p.poll() is None for p in processes), logs[0].read_text()[-3000:]
+            assert time.monotonic() < deadline, logs[0].read_text()[-3000:]
+            time.sleep(0.5)
+        for process in processes:  # What a scheduler does to every task of a preempted job.
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)  # Before the fix: TensorFlow's preemption notifier kept it.
+    finally:
+        for process in processes:
+            process.kill()
+    assert [p.returncode for p in processes] == [-signal.SIGTERM] * 2
+    state = json.loads(checkpoint.read_text())
+    assert (checkpoint.parent / state["latest"]).exists()
+    assert not (tmp / "run" / "model.keras").exists()  # Stopped mid-run: not a finished model.

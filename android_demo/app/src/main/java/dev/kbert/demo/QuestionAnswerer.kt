@@ -5,7 +5,6 @@ import com.google.ai.edge.litert.Accelerator
 import com.google.ai.edge.litert.CompiledModel
 import com.google.ai.edge.litert.TensorBuffer
 import dev.kbert.core.Answer
-import dev.kbert.core.BertTokenizer
 import dev.kbert.core.ModelSettings
 import dev.kbert.core.QaPacker
 import dev.kbert.core.QaSettings
@@ -47,8 +46,7 @@ class QuestionAnswerer(
     init {
         val vocab = files["vocab.txt"]
             ?: throw IllegalArgumentException("the model has no packed vocab.txt: export it with kbert's metadata")
-        val modelSettings = ModelSettings.fromPackedFiles(files)
-        settings = configure(modelSettings.questionAnswering())
+        settings = configure(ModelSettings.fromPackedFiles(files).questionAnswering())
         sequenceLength = settings.sequenceLength
         val inputBytes = model.getInputBufferRequirements("ids").bufferSize
         require(inputBytes == 4 * sequenceLength) {
@@ -57,7 +55,7 @@ class QuestionAnswerer(
         }
         vocabulary = Vocabulary.fromLines(String(vocab, Charsets.UTF_8).lines().dropLastWhile { it.isEmpty() })
         // The checkpoint's normalization, as kbert.json records it (null: a model from before it).
-        packer = QaPacker(BertTokenizer(vocabulary, settings.lowercase, normalizer = modelSettings.normalizer), settings)
+        packer = QaPacker(settings.tokenizer(vocabulary), settings)
         decoder = SpanDecoder(settings)
         inputs = listOf("ids", "mask", "segment_ids").associateWith { model.createInputBuffer(it) }
         outputs = listOf("start_logits", "end_logits").associateWith { model.createOutputBuffer(it) }

@@ -39,7 +39,7 @@ class ModelSettings(
             maxAnswerLength = int("max_answer_length"),
             // As kbert.export.OnDeviceQuestionAnswerer.from_file: only a v2.0 model abstains.
             nullThreshold = if (v2) (settings["null_threshold"] as? Number)?.toDouble() ?: 0.0 else null,
-            lowercase = lowercase)
+            lowercase = lowercase, normalizer = normalizer)
     }
 
     companion object {
@@ -72,7 +72,7 @@ class ModelSettings(
                     fun flag(key: String, default: Boolean) = n[key] as? Boolean ?: default
                     val lower = flag("lowercase", root["lowercase"] == true)
                     BertNormalizer(lowercase = lower, stripAccents = flag("strip_accents", lower),
-                                   handleChineseChars = flag("handle_chinese_chars", true),
+                                   handleChineseChars = flag("chinese_chars", true),
                                    cleanText = flag("clean_text", true))
                 })
         }
@@ -88,8 +88,14 @@ data class QaSettings(
     val maxAnswerLength: Int = 30,
     /** Answers are "" when the null score beats the best span by more; null: never (SQuAD v1.1). */
     val nullThreshold: Double? = null,
-    val lowercase: Boolean = true
-)
+    val lowercase: Boolean = true,
+    /** The checkpoint's text normalization; null: KerasHub's (models from before kbert read it). */
+    val normalizer: BertNormalizer? = null
+) {
+    /** The tokenizer the model was trained with, on the file's vocabulary. */
+    fun tokenizer(vocabulary: Vocabulary): BertTokenizer =
+        BertTokenizer(vocabulary, lowercase = lowercase, normalizer = normalizer)
+}
 
 /**
  * A minimal JSON reader for kbert.json: objects (-> LinkedHashMap), arrays (-> List), strings

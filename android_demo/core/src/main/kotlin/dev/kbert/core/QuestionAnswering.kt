@@ -34,7 +34,8 @@ class QaInput(val question: String, val context: String, val words: List<Word>,
 /**
  * Packs questions and contexts into windows exactly as `kbert.preprocessing.qa.qa_windows`
  * (BERT's SQuAD recipe): the question keeps its first [maxQueryLength] tokens; the context is
- * split into words ([splitWords]), each word WordPiece'd (one [UNK] if it yields none), and the
+ * split into words ([splitWords]: the tokenizer's own split when it normalizes), each word
+ * WordPiece'd (one [UNK] if it yields none), and the
  * context tokens are cut into windows of at most [sequenceLength] tokens that start [docStride]
  * tokens apart.
  *
@@ -56,7 +57,7 @@ class QaPacker(
     fun pack(question: String, context: String): QaInput {
         val vocabulary = tokenizer.vocabulary
         val query = tokenizer.tokenize(question).take(maxQueryLength)
-        val words = splitWords(context)
+        val words = tokenizer.normalizer?.let { splitWords(context, it) } ?: splitWords(context)
         val doc = ArrayList<Int>()
         val docWord = ArrayList<Int>()
         for ((w, word) in words.withIndex()) {

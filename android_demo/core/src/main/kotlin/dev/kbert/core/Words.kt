@@ -37,3 +37,43 @@ fun splitWords(text: String): List<Word> {
     }
     return words
 }
+
+/**
+ * The words of a raw text as a tokenizer with the checkpoint's normalization splits it
+ * (`kbert.preprocessing.tokenizer.Normalization.words_with_spans`), as slices of the original
+ * text: each code point is normalized on its own and read as space, punctuation or word
+ * characters; a word runs from its first to its last contributing code point (dropped ones
+ * between stay inside it), and a code point whose normalized form holds several words stays one
+ * word. So a QA answer keeps its accents and exact offsets.
+ *
+ *     splitWords("Frédéric\u200b日本", BertNormalizer()).map { it.text }   // [Frédéric, 日, 本]
+ */
+fun splitWords(text: String, normalizer: BertNormalizer): List<Word> {
+    val spans = ArrayList<IntArray>()
+    fun add(start: Int, end: Int) {
+        val last = spans.lastOrNull()
+        if (last != null && start < last[1]) last[1] = Math.max(end, last[1]) else spans.add(intArrayOf(start, end))
+    }
+    var wordStart = -1
+    var wordEnd = -1
+    var i = 0
+    while (i < text.length) {
+        val cp = Character.codePointAt(text, i)
+        val next = i + Character.charCount(cp)
+        Unicode.forEachCodePoint(normalizer.normalize(Unicode.codePointString(cp))) { out ->
+            val space = BertNormalizer.isWhitespace(out)
+            val punct = !space && Unicode.isPunctuation(out)
+            if (!space && !punct) {
+                if (wordStart < 0) wordStart = i
+                wordEnd = next
+            } else {
+                if (wordStart >= 0) add(wordStart, wordEnd)
+                wordStart = -1
+                if (punct) add(i, next)
+            }
+        }
+        i = next
+    }
+    if (wordStart >= 0) add(wordStart, wordEnd)
+    return spans.map { Word(text.substring(it[0], it[1]), it[0], it[1]) }
+}

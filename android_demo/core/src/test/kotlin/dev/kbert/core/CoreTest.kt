@@ -33,6 +33,27 @@ class CoreTest {
     }
 
     @Test
+    fun theCheckpointNormalizationStripsAccentsWithoutCompatibilityFolding() {
+        val normalizer = BertNormalizer(lowercase = true)
+        assertEquals("le cafe, a montreal", normalizer.normalize("Le Café, à Montréal"))
+        assertEquals("ﬁ ß ｆ，", normalizer.normalize("ﬁ ß Ｆ，"))        // no NFKC folding
+        assertEquals(" 中  文 ", normalizer.normalize("中文"))               // CJK spaced
+        // Zero-width and control characters go, form feed included; tab is a space.
+        assertEquals("ab c", normalizer.normalize("a\u200bb\u000C\tc"))
+        assertEquals("Café", BertNormalizer(lowercase = false).normalize("Café"))  // cased: kept
+        val tokenizer = BertTokenizer(vocabulary, normalizer = normalizer)
+        assertEquals(listOf("jeremy", "!", "中", "文"), tokenizer.basicTokenize("Jérémy!中文"))
+    }
+
+    @Test
+    fun normalizedWordsAreSlicesOfTheOriginalText() {
+        val text = "Frédéric\u200bChopin, 日本"
+        val words = splitWords(text, BertNormalizer())
+        assertEquals(listOf("Frédéric\u200bChopin", ",", "日", "本"), words.map { it.text })
+        words.forEach { assertEquals(it.text, text.substring(it.start, it.end)) }
+    }
+
+    @Test
     fun splitWordsKeepsUtf16Offsets() {
         val text = "😀 Jeremy, Paris"
         val words = splitWords(text)

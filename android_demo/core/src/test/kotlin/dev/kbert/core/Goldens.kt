@@ -15,9 +15,19 @@ object Goldens {
         File(path).also { check(it.isDirectory) { "no goldens at $it: run write_goldens.py" } }
     }
 
+    /** The tokenizer kbert's goldens were written with: the checkpoint's normalization. */
     val tokenizer: BertTokenizer by lazy {
-        BertTokenizer(Vocabulary.fromLines(File(dir, "vocab.txt").readLines(Charsets.UTF_8)))
+        val normalizer = BertNormalizer()
+        val recorded = File(dir, "normalization.txt").readText(Charsets.UTF_8).trim()
+        check(recorded == normalizer.describe()) {
+            "kbert's tokenizer normalizes with $recorded; the goldens' tokenizer with ${normalizer.describe()}"
+        }
+        BertTokenizer(Vocabulary.fromLines(File(dir, "vocab.txt").readLines(Charsets.UTF_8)),
+                      normalizer = normalizer)
     }
+
+    /** KerasHub's own tokenization, which models saved before kbert read the checkpoint's keep. */
+    val kerasHubTokenizer: BertTokenizer by lazy { BertTokenizer(tokenizer.vocabulary) }
 
     /** The file `name`; a set written only from ../shared/data skips the test when absent. */
     fun file(name: String, fromSharedData: Boolean = false): File {

@@ -27,6 +27,7 @@ class ModelSettingsGoldenTest {
             val actual = mapOf(
                 "task" to settings.task, "window_length" to settings.windowLength.toString(),
                 "lowercase" to settings.lowercase.toString(),
+                "normalization" to (settings.normalizer?.describe() ?: "none"),
                 "doc_stride" to qa.docStride.toString(), "max_query_length" to qa.maxQueryLength.toString(),
                 "n_best" to qa.nBest.toString(), "max_answer_length" to qa.maxAnswerLength.toString(),
                 "null_threshold" to (qa.nullThreshold?.toString() ?: "none"))
@@ -49,7 +50,8 @@ class ModelSettingsGoldenTest {
         val qa = ModelSettings.fromModel(File(Goldens.dir, "qa_settings_model.tflite").readBytes())
             .questionAnswering()
         assertEquals(QaSettings(sequenceLength = 128, docStride = 40, maxQueryLength = 24, nBest = 7,
-                                maxAnswerLength = 9, nullThreshold = -0.03125, lowercase = true), qa)
+                                maxAnswerLength = 9, nullThreshold = -0.03125, lowercase = true,
+                                normalizer = BertNormalizer(lowercase = true)), qa)
     }
 
     @Test

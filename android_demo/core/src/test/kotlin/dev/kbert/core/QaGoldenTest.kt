@@ -55,7 +55,7 @@ class QaGoldenTest {
         // With `settings` (a model file's kbert.json), the packer and decoder are built from them
         // alone; the golden's P line must then say the same.
         val packer = if (settings == null) goldenPacker else
-            QaPacker(BertTokenizer(Goldens.tokenizer.vocabulary, settings.lowercase), settings)
+            QaPacker(settings.tokenizer(Goldens.tokenizer.vocabulary), settings)
         assertEquals("$name: P line vs the model's settings",
                      listOf(goldenPacker.sequenceLength, goldenPacker.docStride, goldenPacker.maxQueryLength),
                      listOf(packer.sequenceLength, packer.docStride, packer.maxQueryLength))

@@ -34,10 +34,23 @@ class TokenizerGoldenTest {
     }
 
     @Test
-    fun trickyStringsWithAccentStripping() {
+    fun trickyStringsAsKerasHubTokenizesThem() {
+        reproduce(Goldens.file("tokens_tricky_keras_hub.tsv"), Goldens.kerasHubTokenizer)
+    }
+
+    @Test
+    fun trickyStringsWithKerasHubAccentStripping() {
         val stripping = BertTokenizer(Goldens.tokenizer.vocabulary, stripAccents = true)
         reproduce(Goldens.file("tokens_tricky_strip_accents.tsv"), stripping)
     }
+
+    /**
+     * Code points whose general category a later Unicode version changed, so this JVM (Java 17:
+     * Unicode 13) and kbert's TensorFlow (newer ICU tables) disagree by definition: U+1734
+     * HANUNOO SIGN PAMUDPOD became a spacing mark (Mc, kept) in Unicode 14; Java 17 still has it
+     * non-spacing (Mn, stripped with the accents).
+     */
+    private val RECATEGORIZED = setOf(0x1734)
 
     /**
      * Every code point on its own: its class (space, control, punctuation, CJK), its case
@@ -47,7 +60,8 @@ class TokenizerGoldenTest {
     @Test
     fun everyCodePoint() {
         val cases = reproduce(Goldens.file("tokens_code_points.tsv")) { text ->
-            !Character.isDefined(text.codePointAt(0))
+            val cp = text.codePointAt(0)
+            !Character.isDefined(cp) || cp in RECATEGORIZED
         }
         assertTrue(cases > 200000)
     }
