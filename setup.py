@@ -51,7 +51,7 @@ setup(
         f"kbert-{name.replace('_', '-')}=kbert.cli.{name}:{function}" for name, function in [
             ("quickstart", "main_program"), ("train_classifier", "main"),
             ("train_tagger", "main"), ("train_qa", "main"), ("export_model", "main_program"),
-            ("extract_features", "main"), ("pretrain_mlm", "main")]]},
+            ("extract_features", "main"), ("pretrain_mlm", "main"), ("distill", "main")]]},
     extras_require={
         # pytest-xdist: the suite runs on every core (4 at most: each worker loads TensorFlow).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "jax==0.10.2"],

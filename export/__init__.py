@@ -13,7 +13,8 @@ Example:
 
 from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.litert_runtime import LiteRtModel
-from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
+from kbert.export.mediapipe_runtime import (mediapipe_classify, mediapipe_embed,
+                                            normalize_for_mediapipe, recorded_normalization)
 from kbert.export.metadata import file_settings, packed_files, read_metadata, write_metadata
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger, split_words
@@ -26,6 +27,7 @@ from kbert.export.verify import (keras_outputs, predicted_outputs, verify, verif
 __all__ = ["to_saved_model", "to_tflite", "verify", "verify_saved_model", "verify_tagger",
            "verify_texts", "keras_outputs", "tflite_ops", "device_features", "ExportError",
            "QUANTIZATIONS", "write_metadata", "read_metadata", "packed_files", "file_settings",
-           "mediapipe_classify", "mediapipe_embed", "OnDeviceTagger", "split_words",
+           "mediapipe_classify", "mediapipe_embed", "normalize_for_mediapipe",
+           "recorded_normalization", "OnDeviceTagger", "split_words",
            "OnDeviceQuestionAnswerer", "verify_question_answerer", "verify_embedder",
            "LiteRtModel", "full_rows", "predicted_outputs"]

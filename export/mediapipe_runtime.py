@@ -1,16 +1,75 @@
 """Running an exported classifier or embedder the way an Android app with MediaPipe Tasks does:
 the same C++ TextClassifier / TextEmbedder tasks, here through the `mediapipe` Python package,
-tokenizing on their own from the vocabulary in the file's metadata."""
+tokenizing on their own from the vocabulary in the file's metadata.
+
+MediaPipe's BERT tokenizer cannot be configured. Measured with mediapipe 1.2.2
+(scripts/benchmarks/mediapipe_tokenizer.py; RESULTS.md, issue 34), as its C++ reads
+(bert_preprocessor_calculator.cc, tasks/cc/text/tokenizers/bert_tokenizer.h): it lowercases
+ASCII letters only ("É", "Σ", "Д", "Ａ" stay as they are), keeps accents, folds nothing (no
+NFKC: "ﬁ", "ß", "，" stay), drops no control or zero-width character, splits on ASCII
+whitespace, ASCII punctuation, Unicode punctuation and CJK ideographs, and sends a word of more
+than 100 bytes to [UNK]. Where the file records the checkpoint's normalization (kbert.json), an
+app normalizes the text first, as the Android demo does with the Kotlin core's
+`BertNormalizer`: MediaPipe then gives the checkpoint's tokens, except on words of more than
+100 bytes (but at most 100 characters) and on the CJK extension-E code points U+2B820-U+2B91F,
+which MediaPipe splits off and the checkpoint's tokenizer does not.
+`normalize_for_mediapipe` is that step in Python; the functions here apply it by default.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, overload
 
 from kbert.verbosity import native_logs_quiet
 
 
-def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[dict[str, float]]:
+def recorded_normalization(tflite_path: str | Path):
+    """The `Normalization` a file's kbert.json records, or None: a model saved before kbert
+    recorded it (KerasHub's tokenization, which MediaPipe's matches on ASCII text), or a file
+    without kbert's metadata.
+
+    Example:
+    >>> recorded_normalization("out/model.tflite")
+    Normalization(lowercase=True, strip_accents=None, ...)
+    """
+    from kbert.export.metadata import SETTINGS_FILE, packed_files
+    from kbert.preprocessing.tokenizer import Normalization
+
+    packed = packed_files(tflite_path)
+    if SETTINGS_FILE not in packed:
+        return None
+    config = json.loads(packed[SETTINGS_FILE].decode("utf-8")).get("normalization")
+    return None if config is None else Normalization.from_config(config)
+
+
+@overload
+def normalize_for_mediapipe(tflite_path: str | Path, texts: str) -> str: ...
+@overload
+def normalize_for_mediapipe(tflite_path: str | Path, texts: Sequence[str]) -> list[str]: ...
+
+
+def normalize_for_mediapipe(tflite_path, texts):
+    """The text to hand MediaPipe's TextClassifier / TextEmbedder so that its own tokenizer
+    produces the checkpoint's tokens: the normalization the file's kbert.json records
+    (`Normalization.normalize_text`, the Kotlin core's `BertNormalizer` on Android); the texts
+    unchanged for a file that records none. One string in, one string out; a list gives a list.
+
+    Example:
+    >>> normalize_for_mediapipe("out/model.tflite", "Le Café était très agréable")
+    'le cafe etait tres agreable'
+    """
+    normalization = recorded_normalization(tflite_path)
+    single = isinstance(texts, str)
+    batch = [texts] if single else [str(t) for t in texts]
+    if normalization is not None:
+        batch = normalization.normalize_texts(batch)
+    return batch[0] if single else batch
+
+
+def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str], *,
+                       normalize: bool = True) -> list[dict[str, float]]:
     """Classifies raw texts with MediaPipe's TextClassifier: one {label: score} dict per text.
 
     Example:
@@ -18,8 +77,11 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[di
     [{'positive': 0.97, 'negative': 0.03}]
 
     The file needs the metadata `kbert.export.write_metadata` adds. mediapipe (1.2.2) is a
-    kbert dependency.
+    kbert dependency. `normalize`: first apply the normalization the file records
+    (`normalize_for_mediapipe`), as an app does; False hands MediaPipe the raw text.
     """
+    if normalize:
+        texts = normalize_for_mediapipe(tflite_path, list(texts))
     try:
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
@@ -38,7 +100,7 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str]) -> list[di
     return results
 
 
-def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str]):
+def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str], *, normalize: bool = True):
     """Embeds raw texts with MediaPipe's TextEmbedder: an array [texts, dim].
 
     Example:
@@ -47,9 +109,13 @@ def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str]):
 
     The file needs the metadata `kbert.export.write_metadata` adds to an exported
     `kbert.TextEmbedder` (a [1, dim] output). MediaPipe returns the vector as the model computes
-    it (no extra normalization or quantization is requested).
+    it (no extra normalization or quantization is requested). `normalize`: as in
+    `mediapipe_classify`, the text normalization the file records is applied first.
     """
     import numpy as np
+
+    if normalize:
+        texts = normalize_for_mediapipe(tflite_path, list(texts))
 
     try:
         from mediapipe.tasks.python.core.base_options import BaseOptions

@@ -292,12 +292,11 @@ def calibration_rows(model, representative_data, sequence_length: int | None,
                      max_examples: int) -> list[dict[str, np.ndarray]]:
     """The int8 calibration rows: at most `max_examples` of the user's inputs packed the task's
     way at the file's length (so every row ends with its [SEP]); for a dynamic file
-    (`sequence_length` None) packed at the model's window length, each row at its own length,
-    so the calibrated ranges are those of the lengths the file will see.
+    (`sequence_length` None) at the model's window length, padded to it.
 
     Example:
     >>> [r["ids"].shape for r in calibration_rows(clf, ["a film", "a dull book"], None, 200)]
-    [(1, 4), (1, 5)]
+    [(1, 128), (1, 128)]
     """
     if isinstance(representative_data, (str, bytes, tf.data.Dataset)) or not hasattr(
             representative_data, "__len__"):
@@ -307,8 +306,11 @@ def calibration_rows(model, representative_data, sequence_length: int | None,
     if isinstance(representative_data, (list, tuple)):
         representative_data = representative_data[:max_examples]
     length = sequence_length or model.preprocessor.sequence_length
+    # Every row padded to one width, also for a dynamic file: TF's calibrator prepares the
+    # graph once, at the first row's shape, and a later row of another length fails there
+    # ("shapes [1,5] and [1,6] are not broadcastable") in the graph's length cut.
     return device_features(model, representative_data, length, name="representative_data",
-                           dynamic=sequence_length is None)[:max_examples]
+                           dynamic=False)[:max_examples]
 
 
 def to_tflite(model, path: str | Path, quantization: str | None = None,

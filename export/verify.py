@@ -14,7 +14,8 @@ import numpy as np
 
 from kbert.export.checks import ExportError, tflite_ops
 from kbert.export.litert_runtime import LiteRtModel, file_length
-from kbert.export.mediapipe_runtime import mediapipe_classify, mediapipe_embed
+from kbert.export.mediapipe_runtime import (mediapipe_classify, mediapipe_embed,
+                                            normalize_for_mediapipe, recorded_normalization)
 from kbert.export.on_device_qa import OnDeviceQuestionAnswerer
 from kbert.export.on_device_tagger import OnDeviceTagger
 from kbert.export.tflite import full_rows, pad_features, padded_inputs, stack_rows
@@ -112,10 +113,15 @@ def verify(tflite_path: str | Path, eval_data, reference, *, threads: tuple[int,
     compare bucket by bucket), and the op list. Which check runs is the task's
     declaration (`export_spec().verify`, see `PIPELINES`): taggers and question answerers go
     through the on-device reference pipelines (`OnDeviceTagger`, `OnDeviceQuestionAnswerer`),
-    embedders are compared by cosine. `mediapipe=True` also runs the raw texts through the
+    embedders are compared by cosine. `mediapipe=True` also runs the texts through the
     MediaPipe task the model declares (`export_spec().mediapipe`, tokenizing on its own) and
-    reports its agreement with Keras; a model MediaPipe cannot run raises `ExportError` saying
-    why. A task with nothing to export (`kbert.MaskedLM`) raises `ExportError`.
+    reports its agreement with Keras: on the text an app feeds it (normalized as the file's
+    kbert.json records: `mediapipe_agreement`, `mediapipe_max_abs_difference`, or
+    `mediapipe_min_cosine` for an embedder), on the raw text (`mediapipe_raw_*`), and the same
+    for non-ASCII texts (accents, CJK, full-width forms: `mediapipe_non_ascii`, with its
+    `examples` count) and the rest (`mediapipe_ascii`) apart; a model MediaPipe cannot run
+    raises `ExportError` saying why. A task with nothing to export (`kbert.MaskedLM`) raises
+    `ExportError`.
     """
     spec = reference.export_spec()
     return PIPELINES[spec.verify](tflite_path, eval_data, reference, threads=threads,
@@ -147,13 +153,20 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
     if spec.decide is not None:
         report["agreement"] = _agreement(spec.decide(device), spec.decide(expected))
     if runtime == "text_classifier":
-        names = list(spec.labels)
-        scores = mediapipe_classify(tflite_path, [str(t) for t in examples.texts])
-        by_label = {spec.labelled_output: np.array([[row.get(n, 0.0) for n in names]
-                                                    for row in scores], np.float32)}
-        report["mediapipe_agreement"] = _agreement(spec.decide(by_label), spec.decide(expected))
-        report["mediapipe_max_abs_difference"] = float(np.abs(
-            by_label[spec.labelled_output] - expected[spec.labelled_output]).max())
+        names, output = list(spec.labels), spec.labelled_output
+
+        def classify(texts):
+            scores = mediapipe_classify(tflite_path, texts, normalize=False)
+            return np.array([[row.get(n, 0.0) for n in names] for row in scores], np.float32)
+
+        def measure(scores, rows):
+            return {"agreement": _agreement(spec.decide({output: scores[rows]}),
+                                            spec.decide({output: expected[output][rows]})),
+                    "max_abs_difference": float(np.abs(scores[rows]
+                                                       - expected[output][rows]).max())}
+
+        report.update(_mediapipe_report(tflite_path, [str(t) for t in examples.texts],
+                                        classify, measure))
     if examples.labels is not None:
         first = spec.output_names[0]
         report["metrics"] = reference.metrics_for(device[first], examples)
@@ -172,6 +185,34 @@ def _features(spec, reference, x, sequence_length: int | None,
     encoded = spec.pack(x, sequence_length, name).encoded
     return padded_inputs(encoded.token_ids.to_list(), encoded.segment_ids.to_list(),
                          sequence_length, reference.preprocessor.pad_id)
+
+
+def _mediapipe_report(tflite_path: str, texts: list[str], run, measure) -> dict:
+    """MediaPipe's side of a report. `run(texts)` gives MediaPipe's outputs as an array (one row
+    per text), `measure(outputs, rows)` the figures for the selected rows ({name: value}).
+
+    MediaPipe is fed what an app feeds it: the text normalized as the file's kbert.json records
+    (`normalize_for_mediapipe`; MediaPipe's own tokenizer only lowercases ASCII letters), and
+    the raw text too (`mediapipe_raw_*`) so the normalization's effect shows. Text holding any
+    non-ASCII character (accents, CJK, full-width forms...) is where tokenizations differ: it is
+    reported on its own (`mediapipe_non_ascii`), as is the rest (`mediapipe_ascii`).
+    """
+    normalization = recorded_normalization(tflite_path)
+    fed = run(normalize_for_mediapipe(tflite_path, texts))
+    raw = fed if normalization is None else run(texts)
+    every = np.ones(len(texts), bool)
+    report = {"mediapipe_normalization": None if normalization is None
+              else normalization.get_config()}
+    report.update({f"mediapipe_{k}": v for k, v in measure(fed, every).items()})
+    report.update({f"mediapipe_raw_{k}": v for k, v in measure(raw, every).items()})
+    non_ascii = np.array([not text.isascii() for text in texts], bool)
+    for name, rows in (("non_ascii", non_ascii), ("ascii", ~non_ascii)):
+        block = {"examples": int(rows.sum())}
+        if rows.any():
+            block.update(measure(fed, rows))
+            block.update({f"raw_{k}": v for k, v in measure(raw, rows).items()})
+        report[f"mediapipe_{name}"] = block
+    return report
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -335,6 +376,9 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
     Example:
     >>> export.verify("out/embedder.tflite", sentences, reference=emb, mediapipe=True)
     {'min_cosine': 0.998, 'mean_cosine': 0.9996, 'mediapipe_min_cosine': 0.997, ...}
+
+    MediaPipe's figures are described in `verify` (normalized text as an app feeds it, raw
+    text, non-ASCII texts apart).
     """
     spec = reference.export_spec()
     runtime = _mediapipe_task(spec, reference, mediapipe)
@@ -351,10 +395,14 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
               **_differences({name: device}, {name: expected}),
               "ops": tflite_ops(Path(tflite_path).read_bytes())}
     if runtime == "text_embedder":
-        by_mediapipe = _cosine(mediapipe_embed(tflite_path, [str(t) for t in examples.texts]),
-                               expected)
-        report.update(mediapipe_min_cosine=float(by_mediapipe.min()),
-                      mediapipe_mean_cosine=float(by_mediapipe.mean()))
+        def measure(vectors, rows):
+            cosine = _cosine(vectors[rows], expected[rows])
+            return {"min_cosine": float(cosine.min()), "mean_cosine": float(cosine.mean()),
+                    "max_abs_difference": float(np.abs(vectors[rows] - expected[rows]).max())}
+
+        report.update(_mediapipe_report(
+            tflite_path, [str(t) for t in examples.texts],
+            lambda texts: mediapipe_embed(tflite_path, texts, normalize=False), measure))
     report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 

@@ -17,7 +17,8 @@ Example:
 
 Two mechanisms, because the libraries log two ways. TensorFlow's own C++ logging reads
 `TF_CPP_MIN_LOG_LEVEL` once, at its first message, which TensorFlow prints while being
-imported: `quiet_environment()` sets it when kbert is imported, so kbert must be imported before keras or tensorflow for those lines to go.
+imported: `quiet_environment()` sets it when kbert is imported, so kbert must be imported before
+keras or tensorflow for those lines to go.
 The converter (MLIR, absl C++ logging), LiteRT and MediaPipe log through absl's C++ logging,
 which no environment variable reaches: `native_logs_quiet()` points file descriptor 2 at a
 temporary file for the duration of such a call and replays it if the call fails.

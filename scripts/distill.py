@@ -1,6 +1,6 @@
 """Distils a fine-tuned model into a smaller student (kbert.distill).
 
-The program is kbert/cli/distill.py; this shim keeps the
+The program is kbert/cli/distill.py, installed as `kbert-distill`; this shim keeps the
 repository's layout (DESIGN.md).
 """
 

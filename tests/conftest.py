@@ -11,6 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import kbert  # noqa: E402,F401  First: it quiets TensorFlow's start-up logs (kbert.verbosity).
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import pytest  # noqa: E402

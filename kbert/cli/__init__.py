@@ -8,6 +8,7 @@ modules; the repository's scripts/ are one-line shims over these.
   kbert-export-model        python -m kbert.cli.export_model       SavedModel, TFLite, report
   kbert-extract-features    python -m kbert.cli.extract_features   sentence embeddings
   kbert-pretrain-mlm        python -m kbert.cli.pretrain_mlm       masked-LM domain adaptation
+  kbert-distill             python -m kbert.cli.distill            a smaller student of a model
 
 Each program's flags: `kbert-train-classifier --helpfull`. Nothing in the library imports this
 package (programs over the library, never the reverse).

@@ -17,8 +17,8 @@ against the labels; the fine-tuning and optimizer flags are those of every train
 Running the same command again after a crash resumes from <model_dir>/checkpoint (a checkpoint
 of another teacher, temperature or alpha is refused).
 
-The program runs as `python -m kbert.cli.distill` or `python scripts/distill.py` in a clone
-(and as `kbert-distill` once setup.py's console_scripts list it). --sequence_length is unused:
+The same program runs as `kbert-distill` (installed with kbert), `python -m kbert.cli.distill`,
+or `python scripts/distill.py` in a clone. --sequence_length is unused:
 the student reads what its teacher reads.
 """
 
@@ -101,7 +101,7 @@ def run():
 
 
 def main() -> None:
-    """The distillation program (`python -m kbert.cli.distill`)."""
+    """The `kbert-distill` program (`python -m kbert.cli.distill`)."""
     run_program(main_for(run), __doc__, __name__)
 
 

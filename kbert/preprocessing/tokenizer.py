@@ -138,6 +138,31 @@ class Normalization:
             text = tf.strings.lower(text, encoding="utf-8")
         return text
 
+    def normalize_text(self, text: str) -> str:
+        """`normalize` on one Python string: the text a runtime with its own BERT tokenizer
+        (MediaPipe's) must be given so that it produces the checkpoint's tokens.
+
+        Example:
+        >>> Normalization(lowercase=True).normalize_text("Le Café，Ｆｏｏ")
+        'le cafe，ｆｏｏ'
+
+        The same graph ops as the tokenizer, so the result is the tokenizer's own normalization
+        (and the Kotlin core's `BertNormalizer`, whose goldens come from it).
+        """
+        return self.normalize_texts([text])[0]
+
+    def normalize_texts(self, texts: list[str]) -> list[str]:
+        """`normalize_text` on many strings in one graph call.
+
+        Example:
+        >>> Normalization(lowercase=True).normalize_texts(["Ça", "日本"])
+        ['ca', ' 日  本 ']
+        """
+        texts = [str(t) for t in texts]
+        if not texts:
+            return []
+        return [t.decode("utf-8") for t in self.normalize(tf.constant(texts)).numpy()]
+
     def split(self, text: tf.Tensor) -> tf.RaggedTensor:
         """Normalized text of shape [batch] to its words, [batch, (words)] (step 5)."""
         return _tf_text().regex_split(

@@ -32,6 +32,8 @@ class TextClassifier(Task):
     least `threshold`, and labels are lists of names (or a multi-hot array).
     """
 
+    decoding_settings = ("threshold",)
+
     def __init__(self, backbone, preprocessor, num_classes: int | None = None,
                  labels: Sequence[str] | None = None, multi_label: bool = False,
                  threshold: float = 0.5, pooling: str = "mean", dropout: float = 0.1, **kwargs):

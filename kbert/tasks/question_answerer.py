@@ -50,6 +50,8 @@ class QuestionAnswerer(Task):
     `fit_null_threshold` chooses on evaluation data (it is saved with the model).
     """
 
+    decoding_settings = ("n_best", "max_answer_length", "null_threshold")
+
     fit_inputs = "SQuAD-style examples"
     streams = False
     default_sequence_length = 384  # SQuAD's usual windows (from_preset's default).

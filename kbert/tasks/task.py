@@ -68,6 +68,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
     streams = True
     # fit's default for group_by_length: batches of similar length (fewer padded positions).
     group_by_length = True
+    # Config keys read only when decoding predictions, not in training: a checkpoint's run
+    # identity leaves them out, so a resume may change them.
+    decoding_settings: tuple[str, ...] = ()
     # from_preset's sequence_length when neither the caller nor an adapter file gives one.
     default_sequence_length = 128
 

@@ -115,7 +115,8 @@ def encoder_fingerprint(backbone) -> str:
 def model_identity(model) -> dict:
     """The model's config (`get_config`: encoder architecture, preprocessing, head options,
     fine-tuning mode...) as flat dotted keys, without what does not change the computation
-    (names, trainable flags) or what the run identity holds on its own (LoRA settings).
+    (names, trainable flags, the task's `decoding_settings`) or what the run identity holds on
+    its own (LoRA settings).
 
     Example:
     >>> model_identity(clf)["pooling"], model_identity(clf)["backbone.config.num_layers"]
@@ -133,7 +134,10 @@ def model_identity(model) -> dict:
         else:
             flat[prefix[:-1]] = value
 
-    config = {k: v for k, v in model.get_config().items() if k != "lora"}
+    # Settings a task declares as read only when decoding predictions (a classifier's threshold,
+    # QA's n-best): changing them between two runs changes no weight, so a resume takes them.
+    decoding = set(getattr(model, "decoding_settings", ()))
+    config = {k: v for k, v in model.get_config().items() if k != "lora" and k not in decoding}
     # What shapes training besides the config, declared by the model: a distilling student's
     # teacher, temperature and alpha (kbert.training.distill.Student.training_identity).
     config.update(getattr(model, "training_identity", dict)())

@@ -27,7 +27,9 @@ a random order fixed by the seed, padded to their longest row, `get_linear_sched
 `{"epsilon": 1e-8}`, `{"dropout": 0.0}` (head only), `{"head_initializer": "truncated_normal"}`
 (the heads' initializer before issue 22), `{"pooling": "pooled"}` (sequence tasks: [CLS]
 through BERT's pooler as transformers does, instead of kbert's mean pooling),
-`{"lazy_embeddings": true}` (`compile(lazy_embeddings=True)`). Every task adds
+`{"lazy_embeddings": true}` (`compile(lazy_embeddings=True)`),
+`{"tokenizer": "keras_hub"}` (KerasHub's own tokenizer, NFKC case folding and no accent
+stripping: kbert's tokenization before issue 34). Every task adds
 a reader, a kbert worker and a reference worker to TASKS: tagging (NER, POS), single texts
 (SST-2), pairs (MRPC), regression (STS-B) and extractive QA (SQuAD v1.1 `squad`, v2.0
 `squad_v2`). QA workers return their answers and null-score differences, and the driver
@@ -332,6 +334,11 @@ def kbert_qa(args: dict) -> dict:
     model = kbert.QuestionAnswerer.from_preset(
         args["preset"], sequence_length=args["sequence_length"], doc_stride=args["doc_stride"],
         version_2_with_negative=args["version_2"], **kbert_head_options(options))
+    if options.get("tokenizer") == "keras_hub":  # The tokenization before issue 34.
+        import keras_hub
+
+        model.preprocessor.tokenizer = keras_hub.models.BertTokenizer(
+            vocabulary=model.preprocessor.tokenizer.get_vocabulary(), lowercase=True)
     kbert_compile(model, args, options)
     run = kbert_fit(model, train, args, options)
     _, spans = model.best_spans(test)

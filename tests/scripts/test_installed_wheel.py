@@ -41,14 +41,19 @@ def test_a_wheel_installed_in_a_fresh_virtualenv_runs_the_training_program(tmp_p
          "--sequence_length=16", "--epochs=1", "--batch_size=2", "--model_dir=run"],
         cwd=outside, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (outside / "run" / "model.keras").is_file() and (outside / "run" / "metrics.json").is_file()
+    assert (outside / "run" / "model.keras").is_file()
+    assert (outside / "run" / "metrics.json").is_file()
 
-    where = subprocess.run(
-        [str(python), "-c", "import kbert, kbert.cli.train_tagger as t, kbert.export as e; "
-         "print(kbert.__file__); print(e.__file__)"], cwd=outside, env=env, capture_output=True,
-        text=True, timeout=300)
-    assert where.returncode == 0, where.stderr[-3000:]
-    assert all(line.startswith(str(venv)) for line in where.stdout.split()), where.stdout
-    usage = subprocess.run([str(python), "-m", "kbert.cli.train_qa", "--help"], cwd=outside,
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert usage.returncode == 0 and "--split_file" in usage.stdout, usage.stderr[-3000:]
+    # The wheel holds the programs and export/ as kbert.export; the clone is on no path here
+    # (no PYTHONPATH, another folder, and the editable install's finder is this environment's).
+    installed = Path(site.strip(), "kbert")
+    assert (installed / "cli" / "train_tagger.py").is_file()
+    assert (installed / "export" / "__init__.py").is_file()
+    # `python -m kbert.cli.train_qa`, and the kbert it runs is the wheel's.
+    usage = subprocess.run(
+        [str(python), "-c", "import runpy, sys, kbert; print(kbert.__file__); "
+         "sys.argv = ['train_qa', '--help']; runpy.run_module('kbert.cli.train_qa', "
+         "run_name='__main__')"], cwd=outside, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert usage.stdout.startswith(str(installed)), usage.stdout[:500] + usage.stderr[-3000:]
+    assert "--split_file" in usage.stdout, usage.stderr[-3000:]  # (absl's --help exits 1)

@@ -135,3 +135,14 @@ def test_resume_warns_of_nothing(tmp_path):
         warnings.simplefilter("always")
         train(tmp_path)
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+
+
+def test_a_decoding_setting_may_change_on_resume(tmp_path, uninterrupted):
+    """A classifier's threshold is read only when decoding (`decoding_settings`): the resumed
+    run trains exactly as the uninterrupted one, so it is not refused."""
+    shutil.copytree(uninterrupted["checkpoint_dir"], tmp_path / "run")
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], threshold=0.7)
+    clf.compile(learning_rate=1e-3)
+    clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=7, verbose=0,
+            checkpoint_dir=str(tmp_path / "run"))
+    assert int(clf.optimizer.iterations.numpy()) == int(uninterrupted["iterations"])

@@ -9,7 +9,8 @@ from kbert.training import metrics
 from kbert.training.official_squad import v1_1, v2_0
 
 DATASET = [{"title": "t", "paragraphs": [{"context": "Denver Broncos won in Santa Clara.", "qas": [
-    {"id": "a", "question": "Who won?", "answers": [{"text": "Denver Broncos", "answer_start": 0}]},
+    {"id": "a", "question": "Who won?",
+     "answers": [{"text": "Denver Broncos", "answer_start": 0}]},
     {"id": "b", "question": "Where?", "answers": [{"text": "Santa Clara", "answer_start": 22}]},
     {"id": "c", "question": "When?", "answers": [], "is_impossible": True}]}]}]
 PREDICTIONS = {"a": "the Denver Broncos", "b": "Clara", "c": ""}
@@ -31,5 +32,6 @@ def test_the_copy_equals_tf_models_official_where_installed(ours, theirs):
         official = importlib.import_module(f"official.nlp.tools.{theirs}")
     except ImportError:
         pytest.skip("tf-models-official is not installed (it is no kbert dependency)")
-    with open(official.__file__, encoding="utf-8") as a, open(ours.__file__, encoding="utf-8") as b:
+    with open(official.__file__, encoding="utf-8") as a, \
+            open(ours.__file__, encoding="utf-8") as b:
         assert a.read() == b.read()
