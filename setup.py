@@ -12,6 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     # export/ sits at the top of the repository (the pipeline's layout) but installs as kbert.export.
+    # Only kbert: the repository's benchmarks/ and tests/ packages are not installed.
     packages=find_packages(include=["kbert", "kbert.*"]) + ["kbert.export"],
     package_dir={"kbert.export": "export"},
     package_data={"kbert.data": ["builtin/*.tsv"]},
@@ -55,8 +56,8 @@ setup(
     extras_require={
         # pytest-xdist: the suite runs on every core (4 at most: each worker loads TensorFlow).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "jax==0.10.2"],
-        # scripts/benchmark.py's comparisons (--what=torch, --what=latency, --what=memory,
-        # --what=int4) and the reference side of scripts/benchmarks/parity.py (with seqeval,
+        # The benchmarks' comparisons (python -m benchmarks --what=torch|latency|memory|int4)
+        # and the reference side of benchmarks/parity.py (with seqeval,
         # which kbert brings): never needed by kbert itself. torch 2.13.0 is the CPU build (see
         # BENCHMARKS.md).
         "bench": ["torch==2.13.0", "transformers>=4.50", "onnxruntime>=1.20", "tf2onnx>=1.16",

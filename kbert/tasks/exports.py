@@ -21,6 +21,7 @@ import numpy as np
 from kbert.lazy import tf
 from kbert.preprocessing import pipeline
 from kbert.preprocessing.inputs import as_examples
+from kbert.preprocessing.prepared import Prepared
 from kbert.preprocessing.text import TextPreprocessor
 
 # MediaPipe Tasks that run a kbert export on raw text, tokenizing on their own.
@@ -280,9 +281,7 @@ def text_spec(model, **fields) -> ExportSpec:
     Example:
     >>> text_spec(reg, task="regressor", outputs=..., output_names=("score",), ...)
     """
-    def pack(x, sequence_length: int, name: str = "x"):
-        from kbert.tasks.task import Prepared
-
+    def pack(x, sequence_length: int, name: str = "x") -> Prepared:
         examples = as_examples(x, name=name)
         encoded = pipeline.encode(at_length(model.preprocessor, sequence_length),
                                   examples.segments)

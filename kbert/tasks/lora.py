@@ -13,7 +13,10 @@ zero), and the adapter file is what `Backbone.save_lora_weights` writes, so Kera
   projections without it), so the task's config records the settings (`Task.get_config`).
 - The adapter file also holds the head (the head trains in full) and a fingerprint of the base
   encoder, so an adapter is never applied to an encoder it was not trained on.
-- Export wants plain layers: `merged_backbone` folds A @ B into the kernels.
+- Export wants plain layers: `merged_backbone` folds A @ B into the kernels, `merged_model`
+  gives the whole task that way (`Task.merged`).
+- `Task.from_preset(adapter=...)` reads the file here (`read_adapter`, `adapter_task_class`,
+  `load_adapter`).
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ import keras_hub
 import numpy as np
 
 from kbert.training.checkpoint import fingerprint
+from kbert.training.optimizer import LORA_LEARNING_RATE
 
 DEFAULT_RANK = 8
 DEFAULT_TARGETS = ("query", "value")  # KerasHub's default: the attention query and value.
-# `compile()`'s peak learning rate under LoRA (full fine-tuning: 5e-5). Swept on 2,000 SST-2
-# sentences, 1 epoch (examples/lora.py --what=sweep, RESULTS.md "Issue 20"): dev accuracy 55%
-# at 2e-4 and 5e-4, 64% at 1e-3, then a plateau of 79-80% from 2e-3 to 1e-2 (full fine-tuning
-# 79%). The plateau's low end, as longer runs favour lower rates.
-LEARNING_RATE = 2e-3
+# `compile()`'s peak learning rate under LoRA (full fine-tuning: 5e-5); the recipe's, measured
+# and explained in `kbert.training.optimizer`.
+LEARNING_RATE = LORA_LEARNING_RATE
 ADAPTER_SUFFIX = ".lora.h5"  # KerasHub's save_lora_weights insists on it.
 _FORMAT = 1
 
@@ -175,6 +177,35 @@ def merged_backbone(backbone) -> keras_hub.models.BertBackbone:
     return plain
 
 
+def merged_model(model):
+    """`Task.merged`: a plain copy of a LoRA task model (mode "full") whose encoder has every
+    adapter folded in (`merged_backbone`) and whose head has the same weights; the model itself
+    if it has no adapters.
+
+    Example:
+    >>> plain = merged_model(lora_clf)
+    >>> plain.lora is None and plain.finetuning == "full"
+    True
+    """
+    if model.lora is None:
+        return model
+    config = {**{k: v for k, v in model.get_config().items() if k != "lora"},
+              "finetuning": "full"}
+    config.update(backbone=merged_backbone(model.backbone), preprocessor=model.preprocessor)
+    plain = type(model).from_config(config)
+    ours = {layer.name: layer for layer in model.layers}
+    backbone_ids = {id(v) for v in model.backbone.weights}
+    for layer in plain.layers:
+        if layer is plain.backbone or not layer.weights:
+            continue
+        source = [w for w in ours[layer.name].weights if id(w) not in backbone_ids]
+        targets = [w for w in layer.weights if id(w) not in
+                   {id(v) for v in plain.backbone.weights}]
+        for target, value in zip(targets, source):
+            target.assign(value)
+    return plain
+
+
 # ----------------------------------------------------------------------------- adapter file
 def _head_weights(model) -> dict[str, keras.Variable]:
     """What LoRA trains besides the adapters, by a stable key: every weight of the task's own
@@ -263,6 +294,26 @@ def read_adapter(path: str | Path) -> AdapterInfo:
                            f"({error}).") from None
     return AdapterInfo(str(path), task["class_name"], task["config"], task["sequence_length"],
                        base, task.get("bucket_lengths"))
+
+
+def adapter_task_class(info: AdapterInfo, requested: type, base: type) -> type:
+    """The task class `info`'s file belongs to, for `requested.from_preset(adapter=...)`:
+    `requested` itself, or for the `base` class (`Task.from_preset`) the file's own class.
+    `AdapterError` for a file of another task, or of no kbert task.
+
+    Example:
+    >>> adapter_task_class(read_adapter("sst2.lora.h5"), kbert.Task, kbert.Task)
+    <class 'kbert.tasks.classifier.TextClassifier'>
+    """
+    saved = keras.saving.get_registered_object(info.class_name)
+    if saved is None or not issubclass(saved, base):
+        raise AdapterError(f"{info.path} holds an adapter of {info.class_name}, not a "
+                           "kbert task.")
+    if requested is not base and saved is not requested:
+        raise AdapterError(f"{info.path} holds an adapter of a {saved.__name__}; load "
+                           f"it with {saved.__name__}.from_preset, not "
+                           f"{requested.__name__}.from_preset.")
+    return saved
 
 
 def load_adapter(model, info: AdapterInfo) -> None:

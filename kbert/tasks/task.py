@@ -1,58 +1,33 @@
-"""The base every kbert task model shares: presets, raw-text fit/evaluate/predict, BERT compile
-defaults, and a config that round-trips through `save` / `kbert.load_model`."""
+"""The base every kbert task model shares: the head contract its subclasses fill in, a config
+that round-trips through `save` / `kbert.load_model`, and the facade users call (`from_preset`,
+`compile`, `prepare`, `fit`, `evaluate`, `predict`).
+
+The facade delegates each concern to its stage: presets and adapter files to `kbert.presets` and
+`kbert.tasks.lora`, fine-tuning modes to `kbert.tasks.finetuning`, the optimizer recipe to
+`kbert.training.optimizer`, the fit dispatch to `kbert.training.loop`, inference batching to
+`kbert.training.inference`; `Prepared` is a preprocessing type
+(`kbert.preprocessing.prepared`, importable from here as before).
+"""
 
 from __future__ import annotations
-
-import dataclasses
-from typing import Any
 
 import keras
 import numpy as np
 
 from kbert import presets
 from kbert.data.examples import TextExamples
-from kbert.errors import KbertInputError, PresetError, unwrapped_input_errors
+from kbert.errors import KbertInputError
 from kbert.lazy import is_dataset, tf
 from kbert.preprocessing import features, pipeline
-from kbert.preprocessing.inputs import as_examples, dataset_structure, split_xy
+from kbert.preprocessing.inputs import as_examples
+from kbert.preprocessing.prepared import Prepared, require_targets
 from kbert.preprocessing.text import TextPreprocessor
 from kbert.tasks import finetuning, lora
-from kbert.training import distribute, loop
-from kbert.training.callbacks import EvaluationCallback
-from kbert.training.optimizer import bert_adamw, layer_decay_multipliers
+from kbert.tasks.exports import not_exportable
+from kbert.training import distribute, inference, loop
+from kbert.training.optimizer import default_optimizer
 
-
-@dataclasses.dataclass
-class Prepared:
-    """Examples tokenized once, with their targets: reused across epochs and evaluations."""
-
-    examples: TextExamples
-    encoded: pipeline.EncodedTexts
-    targets: np.ndarray | tf.RaggedTensor | None
-    pairs: bool = False  # Whether the inputs are (text_a, text_b) pairs.
-    windows: Any = None  # For word-level tasks: how windows map back to words.
-
-    # What the training loop asks of data held in memory (as of `features.PreTokenized`).
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    @property
-    def source(self) -> str:
-        return self.examples.source
-
-    def arrays(self) -> list:
-        """What the data is: the arrays a checkpoint's run is tied to (by their digest)."""
-        return [self.encoded.token_ids, self.encoded.segment_ids, self.targets]
-
-    def steps_per_epoch(self, preprocessor, batch_size: int, group_by_length: bool) -> int:
-        return pipeline.steps_per_epoch(self.encoded, preprocessor.bucket_lengths, batch_size,
-                                        group_by_length)
-
-    def training_batches(self, preprocessor, batch_size: int, **plan) -> tf.data.Dataset:
-        """Padded (features, targets) batches of the steps `plan` names (see
-        `pipeline.training_batches`)."""
-        return pipeline.training_batches(preprocessor, self.encoded, self.targets, batch_size,
-                                         **plan)
+__all__ = ["Task", "Prepared"]  # Prepared: where it was imported from before it moved.
 
 
 class Task(*distribute.MODEL_MIXINS, keras.Model):
@@ -106,59 +81,24 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         Example:
         >>> clf = kbert.TextClassifier.from_preset("minilm_l6_uncased", adapter="sst2.lora.h5")
         """
-        info = None
-        if adapter is not None:
-            info = lora.read_adapter(adapter)
-            cls = cls._adapter_class(info)
-            kwargs = {**info.config, **kwargs}  # What the caller gives wins over the file.
+        info = None if adapter is None else lora.read_adapter(adapter)
+        if info is not None:  # The file's own task class and settings; the caller's win.
+            cls = lora.adapter_task_class(info, requested=cls, base=Task)
+            kwargs = {**info.config, **kwargs}
             sequence_length = sequence_length or info.sequence_length
             bucket_lengths = bucket_lengths or info.bucket_lengths
-        sequence_length = sequence_length or cls.default_sequence_length
-        policy = {True: "mixed_bfloat16", False: None}.get(mixed_precision, mixed_precision)
-        backbone, tokenizer, saved = presets.load_encoder(preset, dtype=policy)
-        if not 2 < sequence_length <= backbone.max_sequence_length:
-            raise PresetError(f"sequence_length={sequence_length} is outside what preset '{preset}' "
-                             f"supports (3 to {backbone.max_sequence_length}).")
-        if bucket_lengths and bucket_lengths[-1] != sequence_length:
-            bucket_lengths = None  # Recorded for another length: the default buckets.
-        preprocessor = TextPreprocessor(tokenizer, sequence_length, bucket_lengths)
+        backbone, preprocessor, saved = presets.load_task_encoder(
+            preset, sequence_length or cls.default_sequence_length,
+            mixed_precision=mixed_precision, bucket_lengths=bucket_lengths)
         mode, lora_config = finetuning.pop_config(kwargs)
         model = cls(backbone=backbone, preprocessor=preprocessor, **kwargs)
         if type(saved) is cls and info is None:
-            model._continue_head(saved)
+            presets.continue_head(model, saved)
         # Always: a saved model's encoder (preset=model.keras) comes with its own layer flags.
         model.set_finetuning(mode or "full", **lora_config)
         if info is not None:
             lora.load_adapter(model, info)
         return model
-
-    @classmethod
-    def _adapter_class(cls, info) -> type:
-        """The task class an adapter file belongs to: `cls`, or for `Task.from_preset` the
-        file's own."""
-        saved = keras.saving.get_registered_object(info.class_name)
-        if saved is None or not issubclass(saved, Task):
-            raise lora.AdapterError(f"{info.path} holds an adapter of {info.class_name}, not a "
-                                    "kbert task.")
-        if cls is not Task and saved is not cls:
-            raise lora.AdapterError(f"{info.path} holds an adapter of a {saved.__name__}; load "
-                                    f"it with {saved.__name__}.from_preset, not "
-                                    f"{cls.__name__}.from_preset.")
-        return saved
-
-    def _continue_head(self, saved: "Task") -> None:
-        """Takes the head weights of a saved model of the same task wherever the shapes agree
-        (SQuAD v1.1 -> v2.0 keeps its span head; a classifier with other labels starts fresh)."""
-        backbone_layers = {id(layer) for layer in (self.backbone, saved.backbone)}
-        for layer in saved.layers:
-            if id(layer) in backbone_layers or not layer.weights:
-                continue
-            try:
-                ours = self.get_layer(layer.name)
-            except ValueError:
-                continue
-            if [w.shape for w in ours.weights] == [w.shape for w in layer.weights]:
-                ours.set_weights(layer.get_weights())
 
     def get_config(self):
         # Not chained to the functional config: the constructor arguments are the config.
@@ -237,24 +177,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         >>> np.allclose(plain.predict(texts), lora_clf.predict(texts), atol=1e-5)
         True
         """
-        if self.lora is None:
-            return self
-        config = {**{k: v for k, v in self.get_config().items() if k != "lora"},
-                  "finetuning": "full"}
-        config.update(backbone=lora.merged_backbone(self.backbone),
-                      preprocessor=self.preprocessor)
-        plain = type(self).from_config(config)
-        ours = {layer.name: layer for layer in self.layers}
-        backbone_ids = {id(v) for v in self.backbone.weights}
-        for layer in plain.layers:
-            if layer is plain.backbone or not layer.weights:
-                continue
-            source = [w for w in ours[layer.name].weights if id(w) not in backbone_ids]
-            targets = [w for w in layer.weights if id(w) not in
-                       {id(v) for v in plain.backbone.weights}]
-            for target, value in zip(targets, source):
-                target.assign(value)
-        return plain
+        return lora.merged_model(self)
 
     def save_adapter(self, path) -> str:
         """Writes only what LoRA fine-tuning trained, the adapters and the head, with the task's
@@ -301,15 +224,11 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         >>> model.compile(learning_rate=3e-5, warmup_ratio=0.06)
         >>> model.compile(learning_rate=1e-4, layer_decay=0.8)
         """
-        if learning_rate is None:
-            learning_rate = lora.LEARNING_RATE if self.lora is not None else 5e-5
         if optimizer == "auto":
-            multipliers = (None if layer_decay is None
-                           else layer_decay_multipliers(self.backbone, layer_decay))
-            optimizer = bert_adamw(learning_rate, total_steps=total_steps,
-                                   warmup_ratio=warmup_ratio, weight_decay=weight_decay,
-                                   clipnorm=clipnorm, lr_multipliers=multipliers, replan=True,
-                                   lazy_sparse=lazy_embeddings)
+            optimizer = default_optimizer(
+                self, learning_rate, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                clipnorm=clipnorm, layer_decay=layer_decay, total_steps=total_steps,
+                lazy_embeddings=lazy_embeddings)
         super().compile(optimizer=optimizer,
                         loss=self._default_loss() if loss == "auto" else loss,
                         metrics=self._default_metrics() if metrics == "auto" else metrics,
@@ -376,9 +295,7 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
                         pairs=examples.text_pairs is not None)
 
     def _require_targets(self, prepared: Prepared, what: str) -> None:
-        if prepared.targets is None:
-            raise KbertInputError(f"{what} needs labels: pass y, or examples read with a label "
-                                  "column", source=prepared.source)
+        require_targets(prepared, what)
 
     # ----------------------------------------------------------------------------- train / use
     def fit(self, x=None, y=None, *, batch_size: int = 32, epochs: int = 1,
@@ -420,32 +337,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
             steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
             shuffle_buffer=shuffle_buffer)
-        callbacks = list(callbacks or [])
-        if validation_data is not None:
-            # Every kind of validation data (lists, examples, a tf.data.Dataset) is the same
-            # data, reported the same way: the task's full metrics after every epoch.
-            validation = self.prepare(*(split_xy(validation_data)
-                                        if not is_dataset(validation_data)
-                                        else (validation_data, None)), name="validation_data")
-            self._require_targets(validation, "validation_data")
-            if isinstance(validation, features.PreTokenized):
-                kwargs["validation_data"] = (validation.features, validation.targets)
-            else:
-                callbacks.insert(0, EvaluationCallback(validation, batch_size=batch_size * 2))
-        if is_dataset(x):
-            if not self.streams:
-                raise KbertInputError(f"{type(self).__name__}.fit takes {self.fit_inputs}, not "
-                                      "a tf.data.Dataset", source="x")
-            pairs, labelled = dataset_structure(x)
-            if not labelled:
-                raise KbertInputError("fit needs labels: a tf.data.Dataset of (text, label) or "
-                                      "((text_a, text_b), label) elements", source="x")
-            self.pair_inputs = pairs
-            return loop.fit_stream(self, x, options, callbacks, **kwargs)
-        prepared = self.prepare(x, y)
-        self._require_targets(prepared, "fit")
-        self.pair_inputs = prepared.pairs
-        return loop.fit_examples(self, prepared, options, callbacks, **kwargs)
+        return loop.fit(self, x, y, options, callbacks=callbacks,
+                        validation_data=validation_data, **kwargs)
 
     def training_inputs(self, batches: tf.data.Dataset, *, seed: int,
                         start_step: int) -> tf.data.Dataset:
@@ -454,32 +347,20 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         return batches
 
     def _predict_prepared(self, prepared: Prepared, batch_size: int, **kwargs) -> np.ndarray:
-        kwargs.setdefault("verbose", 0)
-        if isinstance(prepared, features.PreTokenized):
-            return super().predict(prepared.features, batch_size=batch_size, **kwargs)
-        # Sorted by length so each batch pads little; the original order is restored after.
-        order = np.argsort(prepared.encoded.lengths, kind="stable")
-        batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size, order)
-        sorted_outputs = super().predict(batches, **kwargs)
-        outputs = np.empty_like(sorted_outputs)
-        outputs[order] = sorted_outputs
-        return outputs
+        # Keras's own predict: a subclass's predict (labels, tags) is not re-entered.
+        return inference.predict_prepared(super().predict, self.preprocessor, prepared,
+                                          batch_size, **kwargs)
 
     def window_outputs(self, prepared: Prepared, batch_size: int = 32) -> np.ndarray:
         """Per-token outputs of every input row, [rows, sequence_length, ...] (zeros past each
-        row's end), in row order: what word- and span-level tasks decode from."""
-        encoded = prepared.encoded
-        order = np.argsort(encoded.lengths, kind="stable")  # Batches of similar length pad little.
-        outputs, done = None, 0
-        for inputs in pipeline.inference_batches(self.preprocessor, encoded, batch_size, order):
-            batch = np.asarray(self.predict_on_batch(inputs), np.float32)
-            if outputs is None:
-                outputs = np.zeros((len(encoded), self.preprocessor.sequence_length,
-                                    *batch.shape[2:]), np.float32)
-            rows = order[done:done + len(batch)]
-            outputs[rows, :batch.shape[1]] = batch
-            done += len(batch)
-        return outputs
+        row's end), in row order: what word- and span-level tasks decode from.
+
+        Example:
+        >>> tagger.window_outputs(tagger.prepare([["Jeremy", "lives", "in", "Paris"]])).shape
+        (1, 128, 9)
+        """
+        return inference.window_outputs(self.predict_on_batch, self.preprocessor, prepared,
+                                        batch_size)
 
     def export_spec(self):
         """What this task exports (`kbert.tasks.exports.ExportSpec`): every task declares its own,
@@ -489,8 +370,6 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         >>> clf.export_spec().output_names
         ('probability',)
         """
-        from kbert.tasks.exports import not_exportable
-
         raise not_exportable(self, "it declares no export (Task.export_spec).")
 
     def serving_outputs(self, outputs) -> dict:
@@ -510,23 +389,9 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         (1, 2)
         >>> clf.predict({"token_ids": ids, "padding_mask": mask, "segment_ids": segments})
         """
-        if is_dataset(x):
-            # Streamed, in order; a labelled dataset's labels are dropped. Named functions, not
-            # lambdas: autograph finds a lambda by its source line, which proved fragile here.
-            _, labelled = dataset_structure(x)
-
-            def with_placeholder_label(*text):
-                return (text if len(text) > 1 else text[0]), 0
-
-            def features_only(features, _):
-                return features
-
-            batches = pipeline.streaming_batches(
-                self.preprocessor, x if labelled else x.map(with_placeholder_label),
-                batch_size, group_by_length=False).map(features_only)
-            kwargs.setdefault("verbose", 0)
-            with unwrapped_input_errors():
-                return super().predict(batches, **kwargs)
+        if is_dataset(x):  # Streamed, in order; a labelled dataset's labels are dropped.
+            return inference.predict_stream(super().predict, self.preprocessor, x, batch_size,
+                                            **kwargs)
         return self._predict_prepared(self.prepare(x), batch_size, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size: int = 32, **kwargs):
@@ -534,12 +399,8 @@ class Task(*distribute.MODEL_MIXINS, keras.Model):
         prepared = self.prepare(x, y)
         self._require_targets(prepared, "evaluate")
         loop.ensure_compiled(self)
-        if isinstance(prepared, features.PreTokenized):
-            return super().evaluate(prepared.features, prepared.targets, batch_size=batch_size,
-                                    **kwargs)
-        batches = pipeline.inference_batches(self.preprocessor, prepared.encoded, batch_size,
-                                             targets=prepared.targets)
-        return super().evaluate(batches, **kwargs)
+        return inference.evaluate_prepared(super().evaluate, self.preprocessor, prepared,
+                                           batch_size, **kwargs)
 
     def evaluate_metrics(self, x, y=None, batch_size: int = 64) -> dict[str, float]:
         """The task's full metric report (scikit-learn / scipy) on a labelled set.

@@ -17,10 +17,13 @@ import math
 import keras
 import numpy as np
 
-from kbert.errors import unwrapped_input_errors
-from kbert.lazy import tf
-from kbert.preprocessing import pipeline
+from kbert.errors import KbertInputError, unwrapped_input_errors
+from kbert.lazy import is_dataset, tf
+from kbert.preprocessing import features, pipeline
+from kbert.preprocessing.inputs import dataset_structure, split_xy
+from kbert.preprocessing.prepared import require_targets
 from kbert.training import checkpoint, distribute
+from kbert.training.callbacks import EvaluationCallback
 from kbert.training.optimizer import optimizer_recipe, plan_schedule, replanned_schedule
 
 
@@ -101,9 +104,58 @@ def _draw_seed() -> int:
     return int(np.random.randint(2**31 - 1))
 
 
+def fit(model, x, y, options: FitOptions, *, callbacks=None, validation_data=None,
+        **keras_kwargs):
+    """`Task.fit` after its options are checked: validation data as the task reports it
+    (`validation`), then a `tf.data.Dataset` streamed (`fit_stream`) or anything else prepared
+    once and held in memory (`fit_examples`). Records on the model whether it was fed pairs.
+
+    Example:
+    >>> fit(clf, texts, labels, FitOptions(epochs=3), validation_data=(dev_x, dev_y))
+    """
+    callbacks = list(callbacks or [])
+    if validation_data is not None:
+        callbacks, keras_kwargs = validation(model, validation_data, options.batch_size,
+                                             callbacks, keras_kwargs)
+    if is_dataset(x):
+        if not model.streams:
+            raise KbertInputError(f"{type(model).__name__}.fit takes {model.fit_inputs}, not "
+                                  "a tf.data.Dataset", source="x")
+        pairs, labelled = dataset_structure(x)
+        if not labelled:
+            raise KbertInputError("fit needs labels: a tf.data.Dataset of (text, label) or "
+                                  "((text_a, text_b), label) elements", source="x")
+        model.pair_inputs = pairs
+        return fit_stream(model, x, options, callbacks, **keras_kwargs)
+    prepared = model.prepare(x, y)
+    require_targets(prepared, "fit")
+    model.pair_inputs = prepared.pairs
+    return fit_examples(model, prepared, options, callbacks, **keras_kwargs)
+
+
+def validation(model, validation_data, batch_size: int, callbacks: list,
+               keras_kwargs: dict) -> tuple[list, dict]:
+    """(callbacks, Keras fit arguments) that report on `fit`'s `validation_data`: every kind
+    of it (an (x, y) tuple, labelled examples, a labelled `tf.data.Dataset`) is the same data,
+    reported the same way, the task's full metrics after every epoch (`EvaluationCallback`,
+    predicting at twice the training batch size); pre-tokenized arrays go to Keras's own
+    `validation_data` (loss and compiled metrics). Unlabelled data is refused.
+
+    Example:
+    >>> callbacks, kwargs = validation(clf, (dev_x, dev_y), 32, [], {})
+    """
+    data = (validation_data, None) if is_dataset(validation_data) else split_xy(validation_data)
+    prepared = model.prepare(*data, name="validation_data")
+    require_targets(prepared, "validation_data")
+    if isinstance(prepared, features.PreTokenized):
+        return callbacks, {**keras_kwargs,
+                           "validation_data": (prepared.features, prepared.targets)}
+    return [EvaluationCallback(prepared, batch_size=batch_size * 2), *callbacks], keras_kwargs
+
+
 def fit_examples(model, prepared, options: FitOptions, callbacks: list, **keras_kwargs):
-    """Trains `model` on examples held in memory, tokenized (`kbert.tasks.Prepared`) or
-    pre-tokenized (`kbert.preprocessing.features.PreTokenized`); see `Task.fit`.
+    """Trains `model` on examples held in memory, tokenized (`kbert.preprocessing.prepared.
+    Prepared`) or pre-tokenized (`kbert.preprocessing.features.PreTokenized`); see `Task.fit`.
 
     The batch stream is a function of (seed, global step) only (`pipeline.planned_batches`),
     so a run resumed from `options.checkpoint_dir` replays exactly the batches an uninterrupted

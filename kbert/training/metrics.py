@@ -115,9 +115,10 @@ def tagging_report(true_tags: list[list[str]], predicted_tags: list[list[str]],
 
 def squad_report(dataset: list[dict], predictions: dict[str, str],
                  version_2: bool = False) -> dict[str, float]:
-    """The official SQuAD scores (percent), by the official evaluation logic shipped in
-    tf-models-official (its copy in `kbert.training.official_squad`): v1.1 gives exact_match and f1; v2.0 gives exact and f1 overall and on
-    HasAns / NoAns questions ("" is the answer to an unanswerable question).
+    """The official SQuAD scores (percent), by the official evaluation scripts as TF Model Garden
+    ships them (copied in `kbert.training.official_squad`): v1.1 gives exact_match and f1; v2.0
+    gives exact and f1 overall and on HasAns / NoAns questions ("" is the answer to an
+    unanswerable question).
 
     Example:
     >>> squad_report(dataset, {"56be4db0acb8001400a502ec": "Denver Broncos"})

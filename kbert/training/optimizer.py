@@ -9,6 +9,13 @@ from keras import ops
 
 # LayerNorm scales/offsets ("gamma", "beta") and biases are not decayed, as in BERT.
 NO_DECAY = ["bias", "gamma", "beta"]
+# `compile()`'s peak learning rate: BERT's fine-tuning default.
+LEARNING_RATE = 5e-5
+# The peak under LoRA (`kbert.tasks.lora.LEARNING_RATE` is this). Swept on 2,000 SST-2
+# sentences, 1 epoch (examples/lora.py --what=sweep, RESULTS.md "Issue 20"): dev accuracy 55%
+# at 2e-4 and 5e-4, 64% at 1e-3, then a plateau of 79-80% from 2e-3 to 1e-2 (full fine-tuning
+# 79%). The plateau's low end, as longer runs favour lower rates.
+LORA_LEARNING_RATE = 2e-3
 
 
 @keras.saving.register_keras_serializable(package="kbert")
@@ -348,6 +355,37 @@ def bert_adamw(learning_rate: float, total_steps: int | None = None, warmup_rati
                  else AdamW(**kwargs))
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer
+
+
+def default_learning_rate(model) -> float:
+    """`Task.compile()`'s peak learning rate for `model`: `LORA_LEARNING_RATE` when its encoder
+    has LoRA adapters (`model.lora`), else `LEARNING_RATE`.
+
+    Example:
+    >>> default_learning_rate(clf.set_finetuning("lora"))
+    0.002
+    """
+    return LORA_LEARNING_RATE if getattr(model, "lora", None) is not None else LEARNING_RATE
+
+
+def default_optimizer(model, learning_rate: float | None = None, *, warmup_ratio: float = 0.1,
+                      weight_decay: float = 0.01, clipnorm: float | None = 1.0,
+                      layer_decay: float | None = None, total_steps: int | None = None,
+                      lazy_embeddings: bool = False) -> AdamW:
+    """The optimizer `Task.compile()` builds for `model` (see there): `bert_adamw` at
+    `learning_rate` (None: `default_learning_rate(model)`), planned anew by every `fit`, with
+    per-layer rates over `model.backbone` given `layer_decay`.
+
+    Example:
+    >>> model.compile(optimizer=default_optimizer(model, 3e-5, layer_decay=0.8))
+    """
+    if learning_rate is None:
+        learning_rate = default_learning_rate(model)
+    multipliers = (None if layer_decay is None
+                   else layer_decay_multipliers(model.backbone, layer_decay))
+    return bert_adamw(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio,
+                      weight_decay=weight_decay, clipnorm=clipnorm, lr_multipliers=multipliers,
+                      replan=True, lazy_sparse=lazy_embeddings)
 
 
 def inner_optimizer(optimizer):

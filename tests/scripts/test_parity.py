@@ -1,16 +1,13 @@
-"""The parity harness's plain readers (scripts/benchmarks/parity.py) read the same examples as
+"""The parity harness's plain readers (benchmarks/parity.py) read the same examples as
 kbert's own readers: the reference side never imports kbert, so a reader that drifted would
 compare the two frameworks on different data. Real files from ../shared/data."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 import kbert
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from benchmarks import parity  # noqa: E402
+from benchmarks import parity
 
 
 @pytest.mark.parametrize("tag_column", [-1, 1])

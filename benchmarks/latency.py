@@ -132,7 +132,7 @@ def run(flags):
     import tempfile
 
     import kbert
-    from benchmarks import Section, in_subprocess, markdown_table
+    from benchmarks import Section, error_line, in_subprocess, markdown_table
     from kbert.export.tflite import device_features
 
     if not flags.model:
@@ -168,7 +168,7 @@ def run(flags):
     for runtime, path in files.items():
         one, two = results[runtime, 1], results[runtime, 2]
         if "error" in one or "error" in two:
-            rows.append([NAMES[runtime], "failed: " + (one.get("error") or two.get("error"))]
+            rows.append([NAMES[runtime], "failed: " + error_line(one if "error" in one else two)]
                         + [""] * 6)
             continue
         outputs = np.array(one["outputs"])

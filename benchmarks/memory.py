@@ -78,7 +78,7 @@ def run(flags):
     import os
     import tempfile
 
-    from benchmarks import Section, in_subprocess, markdown_table
+    from benchmarks import Section, error_line, in_subprocess, markdown_table
 
     small, large = (1_000, 20_000) if flags.quick else (10_000, flags.memory_rows)
     steps = 20 if flags.quick else flags.memory_steps
@@ -98,8 +98,8 @@ def run(flags):
         size_mb = {count: os.path.getsize(path) / 1e6 for count, path in files.items()}
     rows = []
     if "error" in streamed:
-        rows.append(["input pipeline, whole file", f"{large:,}", "failed: " + streamed["error"],
-                     "", ""])
+        rows.append(["input pipeline, whole file", f"{large:,}",
+                     "failed: " + error_line(streamed), "", ""])
     else:
         readings = ", ".join(f"{int(k):,} rows: {v:.0f} MB" for k, v in
                              streamed["rss_mb"].items())
@@ -108,7 +108,7 @@ def run(flags):
                      f"{streamed['rows'] / streamed['seconds']:,.0f} rows/s"])
     for count, r in fits.items():
         if "error" in r:
-            rows.append([f"fit, {steps} steps", f"{count:,}", "failed: " + r["error"], "", ""])
+            rows.append([f"fit, {steps} steps", f"{count:,}", "failed: " + error_line(r), "", ""])
             continue
         rows.append([f"fit, {steps} steps of {flags.batch_size}",
                      f"{count:,} ({size_mb[count]:.1f} MB)",

@@ -20,10 +20,10 @@ Candidates:
   ASCII punctuation, \\p{P} and the CJK blocks (extension E from U+2B820), WordPiece with a
   100-byte word limit), rebuilt with tensorflow-text's kernels.
 
-Run it from scripts/ as a module (this folder's tokenize.py shadows the standard library's as a
-file's neighbour):
+Run it as a module (as a file, its own folder would go first on sys.path); it imports nothing
+from its package, so it runs wherever the benchmarks package sits:
 
-    cd scripts && python -m benchmarks.mediapipe_tokenizer
+    python -m benchmarks.mediapipe_tokenizer
 """
 
 from __future__ import annotations

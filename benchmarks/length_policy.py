@@ -4,10 +4,10 @@ MediaPipe's top label == `predict`'s on SST-2 dev and on IMDB reviews longer tha
 (whole texts in: the file's graph reads the first 64 tokens itself); a pair model (MRPC) through
 LiteRT, fed whole rows, gives `predict`'s label on pairs whose second text lies past the window.
 
-  cd scripts && python -m benchmarks.length_policy --output_dir=/tmp/length_policy \
+  python -m benchmarks.length_policy --output_dir=/tmp/length_policy \
       --train_examples=2000 --pair_train_examples=400 > /tmp/length_policy.log 2>&1
 
-(Run as a module from scripts/: this folder holds a tokenize.py that would shadow Python's.)
+(From the repository root, as a module: see the package's docstring.)
 
 Writes <output_dir>/length_policy.json (the figures) and prints a Markdown summary.
 """
@@ -26,7 +26,7 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "/tmp/length_policy", "Where the models and figures go.")
-flags.DEFINE_string("data_dir", str(Path(__file__).resolve().parents[3] / "shared" / "data"),
+flags.DEFINE_string("data_dir", str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                     "../shared/data.")
 flags.DEFINE_string("preset", "minilm_l6_uncased", "The encoder.")
 flags.DEFINE_integer("sequence_length", 64, "The models' sequence length.")

@@ -1,10 +1,12 @@
 """Reference parity: kbert against Hugging Face transformers + PyTorch on the same data, the same
 checkpoint directory and the same recipe, one task at a time; both scores as JSON.
 
-  python scripts/benchmarks/parity.py --task=ner --seeds=0,1 \
+  python -m benchmarks.parity --task=ner --seeds=0,1 \
       --reference_python=/work/refenv/bin/python --output=runs/parity_ner.json
-  python scripts/benchmarks/parity.py --task=pos --seeds=0                  # CoNLL POS tags
-  python scripts/benchmarks/parity.py --task=squad_v2 --seeds=0             # SQuAD v2.0
+  python -m benchmarks.parity --task=pos --seeds=0                  # CoNLL POS tags
+  python -m benchmarks.parity --task=squad_v2 --seeds=0             # SQuAD v2.0
+
+(From the repository root, as a module: see the package's docstring.)
 
 Each side runs in its own process (`python -m benchmarks.parity worker kbert|reference
 '<json>'` prints one JSON line), so TensorFlow's and PyTorch's thread pools never share one,
@@ -18,8 +20,10 @@ decay 0.01, none on LayerNorm and biases, epsilon `--epsilon` on the reference s
 own default on its side), 10% linear warm-up then linear decay to 0, global clipnorm 1.0,
 dropout 0.1 (the checkpoint's). kbert's side is its public API with its defaults
 (`from_preset`, `compile(learning_rate=...)`, `fit`, `predict`); the reference side is the
-plain loop a transformers user writes (what `Trainer` does, without its logging): batches in
-a random order fixed by the seed, padded to their longest row, `get_linear_schedule_with_warmup`.
+plain loop a transformers user writes (what `Trainer` does, without its logging: warm-up steps
+rounded up as Trainer rounds them), benchmarks/reference.py's, shared with the other
+comparisons: batches in a random order fixed by the seed, padded to their longest row,
+transformers' linear schedule with warm-up.
 
 `--kbert_options` (JSON) changes kbert's side for ablations: `{"group_by_length": true|false}`
 (default: the task's),
@@ -39,22 +43,18 @@ kbert).
 
 from __future__ import annotations
 
-import os
-import sys
-
-if __name__ == "__main__" and not __package__:
-    # Run as a file: this folder's tokenize.py must not shadow the standard library's.
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 import dataclasses
 import hashlib
 import json
 import math
-import subprocess
+import os
+import sys
 import time
 from typing import Callable
 
 import numpy as np
+
+from benchmarks import in_subprocess, reference
 
 CONLL = "../shared/data/conll2003"
 GLUE = "../shared/data/glue"
@@ -186,7 +186,7 @@ def squad_split(titles: list[str], train_count: int, eval_count: int | None):
 
 def squad_scores(args: dict, result: dict) -> dict:
     """Official SQuAD scores of a side's predictions (the driver scores both sides with the
-    same code: kbert's `metrics.squad_report`, the evaluation shipped in tf-models-official).
+    same code: kbert's `metrics.squad_report`, the official evaluation script).
     v2.0 adds the scores at the best null threshold on these questions (`best_f1`), which is
     how kbert's `fit_null_threshold` and the official script both choose it."""
     from kbert.training import metrics
@@ -199,7 +199,16 @@ def squad_scores(args: dict, result: dict) -> dict:
         for r in (records[i] for i in evaluation)]
     predictions, differences = result.pop("predictions"), result.pop("null_score_diffs")
     if not args["version_2"]:
-        return metrics.squad_report(dataset, predictions)
+        # Also on the questions whose context holds a non-ASCII letter (accents, other
+        # scripts): where the tokenization of issue 34 changed what the model reads.
+        subset = [a for a in dataset if any(
+            ord(c) > 127 and c.isalpha() for c in a["paragraphs"][0]["context"])]
+        ids = {a["paragraphs"][0]["qas"][0]["id"] for a in subset}
+        accented = metrics.squad_report(subset, {q: t for q, t in predictions.items()
+                                                 if q in ids}) if subset else {}
+        return {**metrics.squad_report(dataset, predictions),
+                **{f"{k}_non_ascii_context": v for k, v in accented.items()},
+                "questions_non_ascii_context": len(subset)}
     at_zero = {q: ("" if differences[q] > 0.0 else text) for q, text in predictions.items()}
     best_f1, threshold = metrics.best_null_threshold(dataset, predictions, differences)
     return {**metrics.squad_report(dataset, at_zero, version_2=True), "best_f1": best_f1,
@@ -349,42 +358,15 @@ def kbert_qa(args: dict) -> dict:
             "data": data_fingerprint(train.ids, train.questions, test.ids)}
 
 
-def reference_model_and_loop(args: dict, model, steps_per_epoch: int, batch_of):
-    """Trains a transformers model the way a transformers user does (what `Trainer` does,
-    without its logging): AdamW with weight decay 0.01 except on biases and LayerNorm, 10%
-    linear warm-up (ceil, as `Trainer` rounds `warmup_ratio`) then linear decay to 0, global
-    clipnorm 1.0, batches of rows in a random order fixed by the seed. `batch_of(rows)` gives
-    the model's keyword inputs with `labels`. Returns (seconds, mean loss of each epoch)."""
-    import torch
-    import transformers
-
-    steps = steps_per_epoch * args["epochs"]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.named_parameters()
-             if not (n.endswith("bias") or "LayerNorm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args["learning_rate"], eps=args["epsilon"])
-    schedule = transformers.get_linear_schedule_with_warmup(
-        optimizer, math.ceil(0.1 * steps), steps)
-    rng = np.random.default_rng(args["seed"])
-    batch, count = args["batch_size"], args["train_rows"]
-    model.train()
-    start, epoch_loss = time.perf_counter(), []
-    for _ in range(args["epochs"]):
-        order, total = rng.permutation(count), 0.0
-        for step in range(steps_per_epoch):
-            rows = order[step * batch:(step + 1) * batch]
-            loss = model(**batch_of(rows)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            total += float(loss.detach()) * len(rows)
-        epoch_loss.append(total / count)
-    model.eval()
-    return time.perf_counter() - start, epoch_loss
+def reference_model_and_loop(args: dict, model, batch_of) -> tuple[float, list[float]]:
+    """Trains a transformers model on `args["train_rows"]` rows with the recipe's epochs, batch
+    size, peak learning rate, epsilon and seed: benchmarks/reference.py's recipe and loop (what
+    `Trainer` does). `batch_of(rows)` gives the model's keyword inputs with `labels`. Returns
+    (seconds, mean loss of each epoch)."""
+    run = reference.fit(model, batch_of, args["train_rows"], batch_size=args["batch_size"],
+                        epochs=args["epochs"], learning_rate=args["learning_rate"],
+                        seed=args["seed"], epsilon=args["epsilon"])
+    return run["seconds"], run["epoch_loss"]
 
 
 def reference_tagging(args: dict) -> dict:
@@ -421,7 +403,7 @@ def reference_tagging(args: dict) -> dict:
 
     steps_per_epoch = math.ceil(len(words) / args["batch_size"])
     seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(words)}, model,
-                                                   steps_per_epoch, batch_of)
+                                                   batch_of)
     predicted, cut = [], 0
     with torch.inference_mode():
         for i in range(0, len(test_words), 64):
@@ -475,7 +457,7 @@ def reference_sequence(args: dict) -> dict:
 
     steps_per_epoch = math.ceil(len(texts) / args["batch_size"])
     seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(texts)}, model,
-                                                   steps_per_epoch, batch_of)
+                                                   batch_of)
     outputs = []
     with torch.inference_mode():
         for i in range(0, len(test_texts), 64):
@@ -545,7 +527,7 @@ def reference_qa(args: dict) -> dict:
 
     steps_per_epoch = math.ceil(len(features) / args["batch_size"])
     seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(features)}, model,
-                                                   steps_per_epoch, batch_of)
+                                                   batch_of)
     predictions, differences = {}, {}
     with torch.inference_mode():
         for record in test:
@@ -628,15 +610,8 @@ TASKS = {
 # ------------------------------------------------------------------------------------- driver
 def run_worker(python: str, side: str, args: dict) -> dict:
     """Runs one side in a fresh process with `python`; {"error": ...} if it fails."""
-    env = dict(os.environ)
-    scripts = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [scripts, env.get("PYTHONPATH")]))
-    env.update(OMP_NUM_THREADS=str(args["threads"]), MKL_NUM_THREADS=str(args["threads"]))
-    done = subprocess.run([python, "-m", "benchmarks.parity", "worker", side, json.dumps(args)],
-                          capture_output=True, text=True, env=env)
-    if done.returncode:
-        return {"error": "\n".join(done.stderr.strip().splitlines()[-5:]) or "?"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return in_subprocess("benchmarks.parity", "worker", side, json.dumps(args), python=python,
+                         threads=args["threads"])
 
 
 def summarize(task: ParityTask, runs: list[dict]) -> dict:

@@ -4,8 +4,9 @@ schedule and number of examples; wall time from raw text to trained model, then 
 
 Each side runs in its own process (`python -m benchmarks.torch_cpu kbert|torch
 '<json>'` prints one JSON line), so TensorFlow's and PyTorch's thread pools never share one.
-The PyTorch side is what a transformers user writes (what `Trainer` does, without its logging):
-AdamW with weight decay 0.01 except biases and LayerNorm, linear warm-up then decay, gradient
+The PyTorch side is what a transformers user writes (what `Trainer` does, without its logging;
+benchmarks/reference.py, the parity harness's loop too): AdamW with weight decay 0.01 except
+biases and LayerNorm, linear warm-up (rounded up, as Trainer does) then decay, gradient
 clipping at 1.0, batches shuffled and padded to their longest sentence (DataCollatorWithPadding),
 tokenized as they are drawn. kbert's side is `TextClassifier.fit` with its defaults (length
 buckets, the same recipe), run twice: as it is, and with `compile(lazy_embeddings=True)` (the
@@ -19,6 +20,8 @@ import sys
 import time
 
 import numpy as np
+
+from benchmarks import reference
 
 PROFILE_LENGTHS = [16, 32, 64]  # Step-time profile shapes: SST-2's usual length buckets.
 
@@ -97,32 +100,20 @@ def run_torch(args: dict) -> dict:
     model = transformers.AutoModelForSequenceClassification.from_pretrained(checkpoint,
                                                                             num_labels=2)
     load = time.perf_counter() - start
-    batch, length = args["batch_size"], args["sequence_length"]
-    steps = -(-len(texts) // batch)
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args["learning_rate"])
-    schedule = transformers.get_linear_schedule_with_warmup(
-        optimizer, int(args["warmup_ratio"] * steps), steps)
-    order = np.random.default_rng(args["seed"]).permutation(len(texts))
-    model.train()
-    start, computed, tokens = time.perf_counter(), 0, 0
-    for step in range(steps):
-        rows = order[step * batch:(step + 1) * batch]
+    length, counted = args["sequence_length"], {"positions": 0, "tokens": 0}
+
+    def batch_of(rows):
         inputs = tokenizer([texts[i] for i in rows], truncation=True, max_length=length,
                            padding=True, return_tensors="pt")
-        computed += inputs["input_ids"].numel()
-        tokens += int(inputs["attention_mask"].sum())
-        loss = model(**inputs, labels=torch.tensor([labels[i] for i in rows])).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-    seconds = time.perf_counter() - start
-    model.eval()
+        counted["positions"] += inputs["input_ids"].numel()
+        counted["tokens"] += int(inputs["attention_mask"].sum())
+        return {**inputs, "labels": torch.tensor([labels[i] for i in rows])}
+
+    run = reference.fit(model, batch_of, len(texts), batch_size=args["batch_size"], epochs=1,
+                        learning_rate=args["learning_rate"], seed=args["seed"],
+                        warmup_ratio=args["warmup_ratio"])
+    computed, tokens, seconds, steps = (counted["positions"], counted["tokens"], run["seconds"],
+                                        run["steps"])
     correct = 0
     with torch.inference_mode():
         for i in range(0, len(dev_texts), 64):
@@ -132,7 +123,7 @@ def run_torch(args: dict) -> dict:
             correct += int((predicted == np.array(dev_labels[i:i + 64])).sum())
     return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
             "seconds": seconds, "load_seconds": load, "steps": steps, "examples": len(texts),
-            "final_loss": float(loss), "accuracy": 100 * correct / len(dev_texts),
+            "final_loss": run["last_loss"], "accuracy": 100 * correct / len(dev_texts),
             "positions": computed, "tokens": tokens}
 
 
@@ -161,20 +152,16 @@ def step_times(args: dict) -> dict:
         torch.set_num_threads(args["threads"])
         model = transformers.AutoModelForSequenceClassification.from_pretrained(
             args["checkpoint"], num_labels=2).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=args["learning_rate"],
-                                      weight_decay=0.01)
+        # The reference recipe, planned over 1,000 steps as kbert's side is.
+        optimizer, schedule = reference.adamw(model, args["learning_rate"], 1000,
+                                              warmup_ratio=args["warmup_ratio"])
         for length in args["lengths"]:
             ids = torch.from_numpy(rng.integers(1000, 30000, (batch, length)))
             y = torch.from_numpy(rng.integers(0, 2, batch))
-
-            def step():
-                loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=y).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-
-            times[length] = _median_ms(step)
+            inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": y}
+            steps = reference.training_steps(model, iter(lambda: inputs, None), optimizer,
+                                             schedule)
+            times[length] = _median_ms(lambda: next(steps))
     return {"step_ms": times}
 
 
@@ -267,7 +254,7 @@ def run(flags):
     import os
 
     import kbert
-    from benchmarks import Section, in_subprocess, markdown_table
+    from benchmarks import Section, error_line, in_subprocess, markdown_table
 
     count = 512 if flags.quick else flags.examples
     dev_file = os.path.join(os.path.dirname(flags.train_file), "dev.tsv")
@@ -289,7 +276,7 @@ def run(flags):
     rows = []
     for r in results.values():
         if "error" in r:
-            rows.append(["failed: " + r["error"]] + ["-"] * 7)
+            rows.append(["failed: " + error_line(r)] + ["-"] * 7)
             continue
         rows.append([r["framework"], f"{r['seconds']:.0f}", r["steps"],
                      f"{r['examples'] / r['seconds']:.1f}",
