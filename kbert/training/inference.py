@@ -10,6 +10,8 @@ task), so a task's `predict` override (labels, decoded tags) is never re-entered
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Callable
 
 import numpy as np
@@ -66,7 +68,10 @@ def predict_stream(predict: Callable, preprocessor, dataset: tf.data.Dataset, ba
         preprocessor, dataset if labelled else dataset.map(with_placeholder_label),
         batch_size, group_by_length=False).map(features_only)
     kwargs.setdefault("verbose", 0)
-    with unwrapped_input_errors():
+    with unwrapped_input_errors(), warnings.catch_warnings():
+        # A stream's size is unknown until it ends, and its end is where predict stops: Keras's
+        # "Your input ran out of data" warning says nothing wrong here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         return predict(batches, **kwargs)
 
 
