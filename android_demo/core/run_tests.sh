@@ -11,7 +11,7 @@
 # logits, and tools/check_tflite_qa.py runs the core's packed windows through it. Default: seeded
 # pseudo-random logits, and a tiny random QA model exported on the fly for the check.
 set -euo pipefail
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # TensorFlow's start-up chatter.
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # TensorFlow's start-up chatter (3: cuInit too).
 core="$(cd "$(dirname "$0")" && pwd)"
 build="$core/build"
 goldens="$build/goldens"

@@ -47,32 +47,19 @@ class BertTokenizer(
 
     /** The words WordPiece sees (steps 1-3). */
     fun basicTokenize(text: String): List<String> {
-        if (normalizer != null) return splitNormalized(normalizer.normalize(text))
+        if (normalizer != null) {
+            // Hugging Face's `BertPreTokenizer` on the normalized text.
+            return split(normalizer.normalize(text), { BertNormalizer.isWhitespace(it) }, { Unicode.isPunctuation(it) })
+        }
         val nul = text.indexOf('\u0000')
         val whole = if (nul >= 0) text.substring(0, nul) else text
         val source = if (stripAccents) Unicode.stripAccents(whole) else whole
-        val words = ArrayList<String>()
-        val word = StringBuilder()
-        fun flush() {
-            if (word.isNotEmpty()) words.add(word.toString())
-            word.setLength(0)
-        }
-        Unicode.forEachCodePoint(source) { cp ->
-            when {
-                Unicode.isSpaceOrControl(cp) -> flush()
-                Unicode.isPunctuation(cp) || Unicode.isCjk(cp) -> {
-                    flush()
-                    words.add(Unicode.codePointString(cp))
-                }
-                else -> word.appendCodePoint(cp)
-            }
-        }
-        flush()
+        val words = split(source, { Unicode.isSpaceOrControl(it) }, { Unicode.isPunctuation(it) || Unicode.isCjk(it) })
         return if (lowercase) words.map { Unicode.caseFold(it) } else words
     }
 
-    /** Hugging Face's `BertPreTokenizer` on normalized text. */
-    private fun splitNormalized(text: String): List<String> {
+    /** Words of `text`: split at `isSpace` code points (dropped), `isAlone` ones each a word. */
+    private fun split(text: String, isSpace: (Int) -> Boolean, isAlone: (Int) -> Boolean): List<String> {
         val words = ArrayList<String>()
         val word = StringBuilder()
         fun flush() {
@@ -81,8 +68,8 @@ class BertTokenizer(
         }
         Unicode.forEachCodePoint(text) { cp ->
             when {
-                BertNormalizer.isWhitespace(cp) -> flush()
-                Unicode.isPunctuation(cp) -> {
+                isSpace(cp) -> flush()
+                isAlone(cp) -> {
                     flush()
                     words.add(Unicode.codePointString(cp))
                 }
