@@ -41,5 +41,6 @@ def load_model(path: str) -> Task:
     return model
 
 
-__all__ = ["verbosity", "TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer", "TextEmbedder", "MaskedLM", "Task", "load_model", "distill", "data", "presets",
+__all__ = ["verbosity", "TextClassifier", "TextRegressor", "TokenClassifier", "QuestionAnswerer",
+           "TextEmbedder", "MaskedLM", "Task", "load_model", "distill", "data", "presets",
            "KbertInputError", "PresetError", "CheckpointMismatch"]

@@ -31,7 +31,6 @@ import logging as std_logging
 import os
 import sys
 import tempfile
-import warnings
 
 ENV = "KBERT_VERBOSITY"
 

@@ -19,7 +19,7 @@ import shlex
 import sys
 
 import keras
-from absl import app, flags, logging
+from absl import flags, logging
 
 import kbert
 from kbert.cli.data_flags import (define_data_flags, define_training_flags, main_for,

@@ -54,6 +54,27 @@ class CoreTest {
     }
 
     @Test
+    fun anAccentedAnswerKeepsItsCharactersAndOffsets() {
+        val vocabulary = Vocabulary.fromLines(listOf(
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "who", "was", "born", "?", "frederic", "chopin",
+            "in", "zelazowa", "wola", "."))
+        val tokenizer = BertTokenizer(vocabulary, normalizer = BertNormalizer())
+        val context = "Fr\u00e9d\u00e9ric Chopin was born in \u017belazowa Wola."
+        val input = QaPacker(tokenizer, sequenceLength = 32).pack("Who was born?", context)
+        val window = input.windows.single()
+        // [CLS] who was born ? [SEP] frederic chopin was born in zelazowa wola . [SEP]
+        assertArrayEquals(intArrayOf(2, 4, 5, 6, 7, 3, 8, 9, 5, 6, 10, 11, 12, 13, 3), window.ids)
+        val start = FloatArray(32)
+        val end = FloatArray(32)
+        start[window.contextOffset] = 5f       // "frederic"
+        end[window.contextOffset + 1] = 5f     // "chopin"
+        val answer = SpanDecoder().decode(input, listOf(start), listOf(end))
+        assertEquals("Fr\u00e9d\u00e9ric Chopin", answer.text)   // the context's own characters
+        assertEquals(0, answer.start)
+        assertEquals(15, answer.end)
+    }
+
+    @Test
     fun splitWordsKeepsUtf16Offsets() {
         val text = "😀 Jeremy, Paris"
         val words = splitWords(text)
