@@ -21,7 +21,7 @@ from kbert.files import atomic_path
 from kbert.verbosity import native_logs_quiet
 from kbert.preprocessing.inputs import as_examples
 
-QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+QUANTIZATIONS = (None, "float16", "dynamic", "int8", "int4")
 # Op types an "int8" export keeps in float: LayerNorm (MEAN, SQUARED_DIFFERENCE, RSQRT), the
 # residual ADDs, MUL, GELU and the attention softmax. BERT's residual stream has a few outlier
 # dimensions, and one int8 scale per tensor cannot hold them and the rest; the matrix products
@@ -184,13 +184,15 @@ def graph_length(model, sequence_length: int | None) -> tuple[int, bool]:
     return policy.sequence_length, sequence_length > policy.sequence_length
 
 
-def write_token_id_saved_model(model, directory: str, sequence_length: int | None) -> None:
+def write_token_id_saved_model(model, directory: str, sequence_length: int | None, *,
+                               int4_embeddings: bool = False) -> None:
     """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L] (or
     [1, None] when `sequence_length` is None), cut inside the graph to the model's length policy
     (`LengthPolicy.cut`: the tokens `predict` reads); the TFLite converter freezes its variables
     into constants (converting the Keras model's concrete function directly leaves resource
     variables behind). A LoRA model is served merged (`Task.merged`): the file holds plain
-    kernels, as a fully fine-tuned one does."""
+    kernels, as a fully fine-tuned one does. `int4_embeddings`: the word embeddings are traced
+    as int4 rows (`int4_word_embeddings`)."""
 
     model = model.merged()
     spec = model.export_spec()
@@ -204,12 +206,15 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int | Non
                         training=False)
         return spec.outputs(outputs)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec([1, sequence_length], tf.int32, name=n) for n in INPUT_NAMES])
-    archive.write_out(directory, verbose=False)
+    lookup = (int4_word_embeddings(model.backbone) if int4_embeddings
+              else contextlib.nullcontext())
+    with lookup:  # Over tracing (add_endpoint) and saving both.
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serving_default", serve, input_signature=[
+                tf.TensorSpec([1, sequence_length], tf.int32, name=n) for n in INPUT_NAMES])
+        archive.write_out(directory, verbose=False)
 
 
 def convert(saved_model_dir: str, quantization: str | None,
@@ -233,6 +238,8 @@ def convert(saved_model_dir: str, quantization: str | None,
         # output stays float, so apps feed and read the model the same way as float32.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "int4":
+        converter.optimizations = []  # float32 out; int4_weights quantizes it below.
     try:
         # The MLIR passes and the SavedModel reader log through absl's C++ logging, which only
         # a redirected stderr keeps quiet (kbert.verbosity); its errors carry their diagnostics.
@@ -245,7 +252,8 @@ def convert(saved_model_dir: str, quantization: str | None,
                     debug_options=tf.lite.experimental.QuantizationDebugOptions(
                         denylisted_ops=list(INT8_FLOAT_OPS)))
                 return debugger.get_nondebug_quantized_model()
-            return converter.convert()
+            content = converter.convert()
+            return int4_weights(content) if quantization == "int4" else content
     except Exception as error:  # The converter raises several internal error types.
         message = str(error)
         if "Flex" in message or "Select TensorFlow op" in message or "not supported" in message:
@@ -253,6 +261,104 @@ def convert(saved_model_dir: str, quantization: str | None,
                               f"Flex (TF Select) ops, which on-device runtimes do not ship): "
                               f"{message.strip().splitlines()[0]}") from None
         raise
+
+
+def int4_weights(content: bytes) -> bytes:
+    """The float32 file `content` with the weights of its matrix products (FULLY_CONNECTED,
+    BATCH_MATMUL, ...) int4 in blocks of 32 and dynamic int8 activations: ai-edge-quantizer's
+    `dynamic_wi4b32_afp32` recipe (Google's LiteRT quantizer; TensorFlow's converter has no
+    int4). The quantizer does not take GATHER (the word-embedding lookup); `int4_word_embeddings`
+    makes the table int4 before conversion instead."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    q = quantizer.Quantizer(bytes(content))
+    q.load_quantization_recipe(recipe.dynamic_wi4b32_afp32())
+    return inline_buffers(bytes(q.quantize().quantized_model))
+
+
+def inline_buffers(content: bytes) -> bytes:
+    """`content` with every weight buffer inside its flatbuffer. ai-edge-quantizer writes its
+    models in the large-model layout (buffers after the flatbuffer, found by offset), which
+    TFLite metadata cannot be written into; a file under 2 GB does not need it."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    if not any(model.Buffers(i).Offset() > 1 for i in range(model.BuffersLength())):
+        return content
+    whole = schema.ModelT.InitFromObj(model)
+    data = np.frombuffer(content, np.uint8)
+    for buffer in whole.buffers:
+        if buffer.offset > 1:
+            buffer.data = data[buffer.offset:buffer.offset + buffer.size].copy()
+            buffer.offset = buffer.size = 0
+    builder = flatbuffers.Builder(len(content) + (1 << 20))
+    builder.Finish(whole.Pack(builder), b"TFL3")
+    return bytes(builder.Output())
+
+
+def int4_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`table` [rows, width] as symmetric int4 per row, two values a byte: (packed int8
+    [rows, ceil(width / 2)], scale float32 [rows]), row r ~= values * scale[r]. A byte holds
+    value 2j in its low nibble and 2j + 1 in its high one, so its signed int8 value is
+    high * 16 + (low mod 16), which `int4_lookup` takes apart with float arithmetic.
+
+    Example:
+    >>> packed, scale = int4_rows(np.array([[0.7, -0.8, 0.1, 0.0]]))
+    >>> packed.shape, scale     # values [7, -8, 1, 0] * 0.1
+    ((1, 2), array([0.1], dtype=float32))
+    """
+    table = np.asarray(table, np.float32)
+    if table.shape[1] % 2:
+        table = np.pad(table, ((0, 0), (0, 1)))
+    peak = np.abs(table).max(axis=1)
+    # Symmetric: the larger of max / 7 and -min / 8 (int4 holds -8..7).
+    scale = np.maximum(table.max(axis=1) / 7.0, -table.min(axis=1) / 8.0)
+    scale = np.where(peak > 0, scale, 1.0).astype(np.float32)
+    values = np.clip(np.round(table / scale[:, None]), -8, 7).astype(np.int16)
+    packed = values[:, 1::2] * 16 + (values[:, 0::2] & 0x0F)
+    return packed.astype(np.int8), scale
+
+
+def int4_lookup(packed: np.ndarray, scale: np.ndarray, width: int, ids):
+    """The rows `ids` of an `int4_rows` table as float32 [..., width], with builtin TFLite ops
+    only: GATHER of the packed int8 rows and their scales, then CAST, FLOOR, MUL, SUB, PACK
+    and RESHAPE on the gathered rows alone. The table itself is never unpacked in the graph, so
+    the file holds it at half a byte a value."""
+    rows = tf.cast(tf.gather(tf.constant(packed), ids), tf.float32)
+    high = tf.floor(rows * (1.0 / 16.0))                  # signed high nibble, -8..7
+    low = rows - 16.0 * high                              # low nibble, 0..15
+    low = low - 16.0 * tf.floor(low * (1.0 / 8.0))        # signed, -8..7
+    values = tf.reshape(tf.stack([low, high], axis=-1),
+                        tf.concat([tf.shape(ids), [packed.shape[1] * 2]], axis=0))
+    return values[..., :width] * tf.expand_dims(tf.gather(tf.constant(scale), ids), -1)
+
+
+@contextlib.contextmanager
+def int4_word_embeddings(backbone):
+    """While tracing an "int4" export: the backbone's word embeddings (`token_embedding`) are
+    looked up from int4 rows (`int4_rows`, `int4_lookup`), their value read when traced.
+
+    The word-embedding table is half of a small encoder's weights (MiniLM: 11.7M of 22.7M), and
+    LiteRT's quantizer leaves GATHER in float32 (ai-edge-quantizer 0.10 refuses it), which kept
+    an int4 file at 53.9 MB of MiniLM's 90.6. Written here because no maintained converter or
+    quantizer stores a gathered table below int8 with builtin ops.
+    """
+    layer = backbone.token_embedding
+    original = layer.call  # The bound method; a tied output projection (reverse=True) keeps it.
+
+    def call(inputs, *args, **kwargs):
+        if args or kwargs.get("reverse"):
+            return original(inputs, *args, **kwargs)
+        with tf.init_scope():  # The table's value, read eagerly while the graph is traced.
+            packed, scale = int4_rows(ops.convert_to_numpy(layer.embeddings))
+        return int4_lookup(packed, scale, layer.output_dim, tf.cast(inputs, tf.int32))
+
+    layer.call = call
+    try:
+        yield
+    finally:
+        del layer.call  # The class's method again.
 
 
 # How far below a row's smallest attention score the padded positions are put for int8 export:
@@ -340,10 +446,12 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
     model under KERAS_BACKEND=tensorflow).
 
     quantization: None (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
-    activations) or "int8" (int8 weights and activations, calibrated on `representative_data`:
+    activations), "int8" (int8 weights and activations, calibrated on `representative_data`:
     real training inputs, as for `predict`: texts or pairs, word lists for a tagger, SQuAD
     examples for a question answerer; at most `max_calibration_examples` rows are used, packed
-    at the file's length, or for a dynamic file each at its own length).
+    at the file's length, or for a dynamic file each at its own length) or "int4" (the smallest:
+    int4 weights in blocks of 32 with dynamic int8 activations through ai-edge-quantizer, and
+    the word-embedding table int4 per row: `int4_word_embeddings`).
 
     metadata: the file gets its TFLite Model Metadata in the same atomic write (what
     `write_metadata` embeds: tokenizer process unit with vocab.txt, labels.txt, and kbert.json
@@ -380,7 +488,8 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
                else contextlib.nullcontext())
     with tempfile.TemporaryDirectory() as tmp:
         with masking:
-            write_token_id_saved_model(model, tmp, sequence_length)
+            write_token_id_saved_model(model, tmp, sequence_length,
+                                       int4_embeddings=quantization == "int4")
         content = convert(tmp, quantization, representative)
     what = f"{model.name} ({quantization or 'float32'})"
     ops = check_deployable(content, what)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+from kbert.export.litert_runtime import LiteRtModel
 
 import kbert
 from kbert import export
@@ -187,8 +188,8 @@ def test_to_saved_model_serves_both_signatures_like_keras(name, models, tmp_path
 
 
 # ------------------------------------------------------------------------------- TFLite + verify
-TOLERANCE = {None: 1e-4, "float16": 2e-2, "dynamic": 0.15, "int8": 0.5}
-COSINE_FLOOR = {None: 0.9999, "float16": 0.999, "dynamic": 0.99, "int8": 0.95}
+TOLERANCE = {None: 1e-4, "float16": 2e-2, "dynamic": 0.15, "int8": 0.5, "int4": 0.5}
+COSINE_FLOOR = {None: 0.9999, "float16": 0.999, "dynamic": 0.99, "int8": 0.95, "int4": 0.95}
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +276,18 @@ def test_mediapipe_runs_only_what_the_task_declares(name, models, exported):
         assert report["mediapipe_max_abs_difference"] < 1e-3
     else:
         assert report["mediapipe_min_cosine"] >= 0.999
+
+
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="pip install --no-deps mediapipe==1.2.2")
+def test_mediapipe_runs_the_int4_file_as_litert_does(models, exported):
+    # Blockwise int4 FULLY_CONNECTED and the int4 table's lookup ops inside MediaPipe's runtime.
+    model, path = models("classifier"), exported("classifier", "int4")
+    scores = export.mediapipe_classify(path, TEXTS)
+    runner = LiteRtModel(str(path))
+    litert = np.concatenate([runner(**row)["probability"]
+                             for row in export.full_rows(model, TEXTS)])
+    mediapipe = np.array([[s[label] for label in model.labels] for s in scores])
+    np.testing.assert_allclose(mediapipe, litert, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------- long inputs
