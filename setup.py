@@ -34,6 +34,10 @@ setup(
         # flatbuffers (rewriting a .tflite's metadata). TensorFlow 2.20 needs flatbuffers>=24.3.25
         # itself but does not bring ai-edge-litert; 2.3.0 is the version tested here.
         "ai-edge-litert>=2.3,<3",
+        # The "int4" export precision: int4 blockwise weights (TensorFlow's converter has none).
+        # Three small pure-Python packages; 0.10.0 is the version tested here, and it pins
+        # ai-edge-litert==2.3.0.
+        "ai-edge-quantizer==0.10.0",
         "flatbuffers>=24.3.25",
         "matplotlib>=3.7",  # The export report's chart (kbert.export.report).
         "datasets>=4.0",
@@ -61,6 +65,6 @@ setup(
         # which kbert brings): never needed by kbert itself. torch 2.13.0 is the CPU build (see
         # BENCHMARKS.md).
         "bench": ["torch==2.13.0", "transformers>=4.50", "onnxruntime>=1.20", "tf2onnx>=1.16",
-                  "psutil>=5.9", "ai-edge-quantizer==0.10.0"],
+                  "psutil>=5.9"],
     },
 )

@@ -19,6 +19,7 @@ which MediaPipe splits off and the checkpoint's tokenizer does not.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Sequence, overload
 
@@ -69,7 +70,8 @@ def normalize_for_mediapipe(tflite_path, texts):
 
 
 def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str], *,
-                       normalize: bool = True) -> list[dict[str, float]]:
+                       normalize: bool = True,
+                       timings: list[float] | None = None) -> list[dict[str, float]]:
     """Classifies raw texts with MediaPipe's TextClassifier: one {label: score} dict per text.
 
     Example:
@@ -79,6 +81,8 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str], *,
     The file needs the metadata `kbert.export.write_metadata` adds. mediapipe (1.2.2) is a
     kbert dependency. `normalize`: first apply the normalization the file records
     (`normalize_for_mediapipe`), as an app does; False hands MediaPipe the raw text.
+    `timings`: a list that gets the milliseconds of each classify call (MediaPipe's own
+    tokenization included), after one untimed warm-up call.
     """
     if normalize:
         texts = normalize_for_mediapipe(tflite_path, list(texts))
@@ -94,13 +98,19 @@ def mediapipe_classify(tflite_path: str | Path, texts: Sequence[str], *,
     with native_logs_quiet():  # MediaPipe's graph start-up and LiteRT's logs (kbert.verbosity)
         classifier = TextClassifier.create_from_options(options)
     with classifier:
+        if timings is not None and texts:
+            classifier.classify(texts[0])  # Warm-up: the first call allocates.
         for text in texts:
+            start = time.perf_counter()
             (head,) = classifier.classify(text).classifications
+            if timings is not None:
+                timings.append((time.perf_counter() - start) * 1000)
             results.append({c.category_name: float(c.score) for c in head.categories})
     return results
 
 
-def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str], *, normalize: bool = True):
+def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str], *, normalize: bool = True,
+                    timings: list[float] | None = None):
     """Embeds raw texts with MediaPipe's TextEmbedder: an array [texts, dim].
 
     Example:
@@ -110,7 +120,8 @@ def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str], *, normalize:
     The file needs the metadata `kbert.export.write_metadata` adds to an exported
     `kbert.TextEmbedder` (a [1, dim] output). MediaPipe returns the vector as the model computes
     it (no extra normalization or quantization is requested). `normalize`: as in
-    `mediapipe_classify`, the text normalization the file records is applied first.
+    `mediapipe_classify`, the text normalization the file records is applied first, and
+    `timings` gets each embed call's milliseconds.
     """
     import numpy as np
 
@@ -126,6 +137,14 @@ def mediapipe_embed(tflite_path: str | Path, texts: Sequence[str], *, normalize:
     options = TextEmbedderOptions(base_options=BaseOptions(model_asset_path=str(tflite_path)))
     with native_logs_quiet():  # MediaPipe's graph start-up and LiteRT's logs (kbert.verbosity)
         embedder = TextEmbedder.create_from_options(options)
+    vectors = []
     with embedder:
-        return np.stack([np.asarray(embedder.embed(text).embeddings[0].embedding, np.float32)
-                         for text in texts])
+        if timings is not None and texts:
+            embedder.embed(texts[0])  # Warm-up: the first call allocates.
+        for text in texts:
+            start = time.perf_counter()
+            vector = embedder.embed(text).embeddings[0].embedding
+            if timings is not None:
+                timings.append((time.perf_counter() - start) * 1000)
+            vectors.append(np.asarray(vector, np.float32))
+    return np.stack(vectors)

@@ -25,27 +25,43 @@ def _quality(row: dict) -> tuple[str, float | None, float | None]:
 def write_report(rows: list[dict], stem: str | Path, command: str = "",
                  saved_model: dict | None = None) -> None:
     """Writes <stem>.json, <stem>.md and <stem>.png from `export.verify` rows (each with a
-    "variant" key) and, if given, the SavedModel check (`export.verify_saved_model`)."""
+    "variant" key; a student's also with "teacher_agreement", its file's agreement with the
+    teacher's Keras model) and, if given, the SavedModel check (`export.verify_saved_model`).
+    Sizes are also given as a share of the first float32 variant's (the teacher's)."""
     stem = Path(stem)
     meta = {"command": command, "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {platform.system()}, LiteRT on CPU"}
     write_json(stem.with_suffix(".json"), {**meta, "saved_model": saved_model, "variants": rows})
     key, _, keras_value = _quality(rows[0]) if rows else ("quality", None, None)
+    # The float32 file of the first model (the teacher, when students are exported beside it):
+    # what every size is a share of.
+    float32 = next((row["bytes"] for row in rows if row["variant"].endswith("float32")), None)
+    teacher = any("teacher_agreement" in row for row in rows)
+    mediapipe = any("mediapipe_latency_ms" in row for row in rows)
+    header = ["variant", "size MB"] + ["% of float32"] * bool(float32) + [
+        key, "agreement with Keras"] + ["agreement with the teacher"] * teacher + [
+        "max abs diff", "LiteRT mean / p95 ms (1 thread)", "(2 threads)"] + [
+        "MediaPipe mean / p95 ms (1 core)"] * mediapipe
     lines = ["# Export report\n", f"- command: `{command}`", f"- date: {meta['date']}",
              f"- machine: {meta['machine']}",
              f"- Keras {key}: {keras_value:.4f}" if keras_value is not None else "", "",
-             f"| variant | size MB | {key} | agreement with Keras | max abs diff | "
-             "latency mean / p95 ms (1 thread) | (2 threads) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+
+    def timing(latency: dict | None) -> str:
+        return f"{latency['mean']:.1f} / {latency['p95']:.1f}" if latency else ""
+
     for row in rows:
         _, value, _ = _quality(row)
         latency = row["latency_ms"]
-        cells = [row["variant"], f"{row['bytes'] / 1e6:.1f}",
-                 "" if value is None else f"{value:.4f}",
-                 f"{row['agreement']:.4f}" if "agreement" in row else "",
-                 f"{row['max_abs_difference']:.4f}"]
-        cells += [f"{latency[t]['mean']:.1f} / {latency[t]['p95']:.1f}" if t in latency else ""
-                  for t in ("1", "2")]
+        cells = [row["variant"], f"{row['bytes'] / 1e6:.1f}"]
+        cells += [f"{100 * row['bytes'] / float32:.1f}"] * bool(float32)
+        cells += ["" if value is None else f"{value:.4f}",
+                  f"{row['agreement']:.4f}" if "agreement" in row else ""]
+        cells += ([f"{row['teacher_agreement']:.4f}" if "teacher_agreement" in row else ""]
+                  * teacher)
+        cells += [f"{row['max_abs_difference']:.4f}"]
+        cells += [timing(latency.get(t)) for t in ("1", "2")]
+        cells += [timing(row.get("mediapipe_latency_ms"))] * mediapipe
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += _bucket_table(rows)
@@ -84,16 +100,20 @@ def _bucket_table(rows: list[dict]) -> list[str]:
     buckets = _buckets(rows)
     if not buckets:
         return []
-    lines = ["Mean latency per row by real length in tokens, ms (1 thread; rows in brackets):", "",
+    lines = ["Mean latency per row by real length in tokens, ms (LiteRT 1 thread, MediaPipe on "
+             "one core; rows in brackets):", "",
              "| variant | input length | " + " | ".join(f"<= {b}" if b[0] != ">" else b
                                                        for b in buckets) + " |",
              "| --- | --- | " + " | ".join("---" for _ in buckets) + " |"]
     for row in rows:
-        timed = row.get("latency_by_length_ms", {}).get("1", {})
-        cells = [f"{timed[b]['mean']:.2f} ({timed[b]['rows']})" if b in timed else ""
-                 for b in buckets]
         length = "dynamic" if row.get("dynamic_length") else "static"
-        lines.append(f"| {row['variant']} | {length} | " + " | ".join(cells) + " |")
+        for runtime, timed in (("", row.get("latency_by_length_ms", {}).get("1", {})),
+                               (" (MediaPipe, 1 core)", row.get("mediapipe_latency_by_length_ms"))):
+            if timed:
+                cells = [f"{timed[b]['mean']:.2f} ({timed[b]['rows']})" if b in timed else ""
+                         for b in buckets]
+                lines.append(f"| {row['variant']}{runtime} | {length} | "
+                             + " | ".join(cells) + " |")
     return lines + [""]
 
 

@@ -7,6 +7,8 @@ maps the declared name to its function (`PIPELINES`) and never looks at the task
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -155,8 +157,8 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
     if runtime == "text_classifier":
         names, output = list(spec.labels), spec.labelled_output
 
-        def classify(texts):
-            scores = mediapipe_classify(tflite_path, texts, normalize=False)
+        def classify(texts, timings=None):
+            scores = mediapipe_classify(tflite_path, texts, normalize=False, timings=timings)
             return np.array([[row.get(n, 0.0) for n in names] for row in scores], np.float32)
 
         def measure(scores, rows):
@@ -166,7 +168,7 @@ def verify_texts(tflite_path: str | Path, eval_data, reference, *,
                                                        - expected[output][rows]).max())}
 
         report.update(_mediapipe_report(tflite_path, [str(t) for t in examples.texts],
-                                        classify, measure))
+                                        classify, measure, features[:latency_examples]))
     if examples.labels is not None:
         first = spec.output_names[0]
         report["metrics"] = reference.metrics_for(device[first], examples)
@@ -187,9 +189,13 @@ def _features(spec, reference, x, sequence_length: int | None,
                          sequence_length, reference.preprocessor.pad_id)
 
 
-def _mediapipe_report(tflite_path: str, texts: list[str], run, measure) -> dict:
-    """MediaPipe's side of a report. `run(texts)` gives MediaPipe's outputs as an array (one row
-    per text), `measure(outputs, rows)` the figures for the selected rows ({name: value}).
+def _mediapipe_report(tflite_path: str, texts: list[str], run, measure,
+                      timed: list[dict]) -> dict:
+    """MediaPipe's side of a report. `run(texts, timings=None)` gives MediaPipe's outputs as an
+    array (one row per text), `measure(outputs, rows)` the figures for the selected rows
+    ({name: value}). The first len(`timed`) texts (`timed`: their LiteRT rows, for their token
+    counts) are timed on one CPU core (`one_core`) as LiteRT is with one thread:
+    `mediapipe_latency_ms` {mean, p95} and `mediapipe_latency_by_length_ms` per length bucket.
 
     MediaPipe is fed what an app feeds it: the text normalized as the file's kbert.json records
     (`normalize_for_mediapipe`; MediaPipe's own tokenizer only lowercases ASCII letters), and
@@ -198,7 +204,11 @@ def _mediapipe_report(tflite_path: str, texts: list[str], run, measure) -> dict:
     reported on its own (`mediapipe_non_ascii`), as is the rest (`mediapipe_ascii`).
     """
     normalization = recorded_normalization(tflite_path)
-    fed = run(normalize_for_mediapipe(tflite_path, texts))
+    fed_texts = normalize_for_mediapipe(tflite_path, texts)
+    timings: list[float] = []
+    with one_core():
+        run(fed_texts[:len(timed)], timings)
+    fed = run(fed_texts)
     raw = fed if normalization is None else run(texts)
     every = np.ones(len(texts), bool)
     report = {"mediapipe_normalization": None if normalization is None
@@ -212,7 +222,26 @@ def _mediapipe_report(tflite_path: str, texts: list[str], run, measure) -> dict:
             block.update(measure(fed, rows))
             block.update({f"raw_{k}": v for k, v in measure(raw, rows).items()})
         report[f"mediapipe_{name}"] = block
+    if timings:
+        report["mediapipe_latency_ms"] = _summary(timings)
+        report["mediapipe_latency_by_length_ms"] = _by_bucket(
+            [length_bucket(int(f["mask"].sum())) for f in timed], timings)
     return report
+
+
+@contextlib.contextmanager
+def one_core():
+    """While inside: this process runs on one CPU core (Linux), so a runtime whose thread count
+    cannot be set (MediaPipe Tasks' Python API) is timed as with one thread."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -240,6 +269,15 @@ def _summary(times: list[float]) -> dict:
     return {"mean": float(np.mean(times)), "p95": float(np.percentile(times, 95))}
 
 
+def _by_bucket(buckets: list[str], times: list[float]) -> dict:
+    """{bucket: {rows, mean, p95}} of the times, bucket by bucket in length order."""
+    grouped: dict[str, list[float]] = {}
+    for bucket, elapsed in zip(buckets, times):
+        grouped.setdefault(bucket, []).append(elapsed)
+    order = [str(b) for b in LENGTH_BUCKETS] + [f">{LENGTH_BUCKETS[-1]}"]
+    return {b: {"rows": len(grouped[b]), **_summary(grouped[b])} for b in order if b in grouped}
+
+
 def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> dict:
     """Milliseconds per LiteRT call (CompiledModel), batch 1, per thread count: mean and 95th percentile
     over all rows (`latency_ms`) and per length bucket of the rows' real tokens
@@ -257,12 +295,7 @@ def _latency(tflite_path: str, sample: list[dict], threads: tuple[int, ...]) -> 
             run(**f)
             times.append((time.perf_counter() - start) * 1000)
         latency[str(count)] = _summary(times)
-        grouped: dict[str, list[float]] = {}
-        for bucket, elapsed in zip(buckets, times):
-            grouped.setdefault(bucket, []).append(elapsed)
-        order = [str(b) for b in LENGTH_BUCKETS] + [f">{LENGTH_BUCKETS[-1]}"]
-        by_length[str(count)] = {b: {"rows": len(grouped[b]), **_summary(grouped[b])}
-                                 for b in order if b in grouped}
+        by_length[str(count)] = _by_bucket(buckets, times)
     return {"latency_ms": latency, "latency_by_length_ms": by_length, "dynamic_length": dynamic}
 
 
@@ -402,7 +435,9 @@ def verify_embedder(tflite_path: str | Path, texts, reference, *, threads: tuple
 
         report.update(_mediapipe_report(
             tflite_path, [str(t) for t in examples.texts],
-            lambda texts: mediapipe_embed(tflite_path, texts, normalize=False), measure))
+            lambda texts, timings=None: mediapipe_embed(tflite_path, texts, normalize=False,
+                                                        timings=timings),
+            measure, features[:latency_examples]))
     report.update(_latency(tflite_path, features[:latency_examples], threads))
     return report
 

@@ -10,7 +10,10 @@ the Keras model on evaluation data, and writes an export report (JSON, Markdown,
 
 Writes <output_dir>/saved_model (raw-string and token-id signatures), <output_dir>/<variant>/
 model.tflite (dynamic-length inputs and metadata, written by one to_tflite call; metadata.json
-beside it) and <output_dir>/export_report.{json,md,png}. --static_sequence_length=L adds each
+beside it) and <output_dir>/export_report.{json,md,png}. --students=dir,... exports students
+(kbert-distill's runs) beside the model in the same variants: the report is then the menu of
+sizes, latencies (LiteRT and MediaPipe), accuracy and agreement with the teacher to pick from.
+--static_sequence_length=L adds each
 variant's static [1, L] twin (<output_dir>/<variant>_static<L>/) to the report, latency per
 length bucket side by side. --train_file supplies
 the int8 calibration inputs. The data files follow the task's declared input kind
@@ -43,7 +46,13 @@ from kbert.files import write_json
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A training run's folder holding model.keras.")
 flags.DEFINE_string("output_dir", None, "Where exports go (default: <model_dir>/export).")
-flags.DEFINE_list("variants", ["float32", "float16", "dynamic", "int8"], "TFLite variants.")
+flags.DEFINE_list("variants", ["float32", "float16", "dynamic", "int8"], "TFLite variants "
+                  "(also int4: int4 weights and word embeddings, the smallest file).")
+flags.DEFINE_list("students", [], "Students of this model (kbert-distill's model_dirs, or "
+                  "model.keras files): each is exported in the same variants beside it "
+                  "(<output_dir>/<student folder>/<variant>/) and checked on the same data, "
+                  "with its agreement with this model (the teacher): the report is the menu "
+                  "to pick a size from.")
 flags.DEFINE_bool("saved_model", True, "Also write the SavedModel.")
 flags.DEFINE_integer("sequence_length", None, "A static TFLite input length [1, L] (default: "
                      "dynamic [1, -1], each text at its own length).")
@@ -115,6 +124,23 @@ def read_eval_and_calibration(model):
     return evaluation, calibration
 
 
+def _students(teacher) -> list[tuple[str, str, object]]:
+    """(folder name, label in the report, model) of each --students entry; one that is not of
+    the teacher's task, or reads other inputs, stops with one line."""
+    students = []
+    for entry in FLAGS.students:
+        path = Path(entry)
+        path = path if path.suffix == ".keras" else path / "model.keras"
+        student = kbert.load_model(str(path))
+        if type(student) is not type(teacher) or \
+                student.export_spec().input_kind != teacher.export_spec().input_kind:
+            raise app.UsageError(f"--students: {path} is a {type(student).__name__}, not a "
+                                 f"student of this {type(teacher).__name__}.")
+        name = path.parent.name if path.name == "model.keras" else path.stem
+        students.append((name, f"{name} ({student.backbone.num_layers} layers)", student))
+    return students
+
+
 def run():
     model = kbert.load_model(str(Path(FLAGS.model_dir) / "model.keras"))
     spec = model.export_spec()  # A model with nothing to export stops here with its reason.
@@ -135,18 +161,25 @@ def run():
     lengths = [(FLAGS.sequence_length, "")]
     if FLAGS.static_sequence_length:
         lengths.append((FLAGS.static_sequence_length, f"_static{FLAGS.static_sequence_length}"))
-    for variant in FLAGS.variants:
-        quantization = None if variant == "float32" else variant
-        for sequence_length, suffix in lengths:
-            path = output / f"{variant}{suffix}" / "model.tflite"
-            info = export.to_tflite(model, path, quantization=quantization,
-                                    representative_data=calibration,
-                                    sequence_length=sequence_length)
-            write_json(path.with_name("metadata.json"), info["metadata"])
-            report = export.verify(path, evaluation, reference=model,
-                                   latency_examples=FLAGS.latency_examples,
-                                   mediapipe=mediapipe and variant == "dynamic")
-            rows.append({"variant": f"{variant}{suffix}", **report})
+    for name, label, exported in [("", "", model)] + _students(model):
+        for variant in FLAGS.variants:
+            quantization = None if variant == "float32" else variant
+            for sequence_length, suffix in lengths:
+                path = output / name / f"{variant}{suffix}" / "model.tflite"
+                info = export.to_tflite(exported, path, quantization=quantization,
+                                        representative_data=calibration,
+                                        sequence_length=sequence_length)
+                write_json(path.with_name("metadata.json"), info["metadata"])
+                report = export.verify(path, evaluation, reference=exported,
+                                       latency_examples=FLAGS.latency_examples,
+                                       mediapipe=mediapipe and variant in ("dynamic", "int4"))
+                if name:  # The student's file against the teacher's Keras model.
+                    against = export.verify(path, evaluation, reference=model, threads=(1,),
+                                            latency_examples=1)
+                    if "agreement" in against:
+                        report["teacher_agreement"] = against["agreement"]
+                rows.append({"variant": f"{label + ' ' if label else ''}{variant}{suffix}",
+                             **report})
     write_report(rows, output / "export_report", command=shlex.join(sys.argv),
                  saved_model=saved_model)
     print(f"wrote {output}")

@@ -46,6 +46,46 @@ def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_pa
     assert (out / "export_report.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_students_are_exported_beside_their_teacher_as_a_menu(tiny_preset, tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n" * 3)
+    teacher = kbert.TextClassifier.from_preset(tiny_preset, labels=["neg", "pos"],
+                                               sequence_length=32)
+    teacher.fit(kbert.data.read_table(data, "sentence", "label"), epochs=1, verbose=0)
+    (tmp_path / "run").mkdir()
+    teacher.save(tmp_path / "run" / "model.keras")
+    student = kbert.distill(teacher, num_layers=1)
+    student.fit(["the film was great", "a dull book"], epochs=1, verbose=0)
+    (tmp_path / "small").mkdir()
+    student.save(tmp_path / "small" / "model.keras")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "export_model.py"),
+         f"--model_dir={tmp_path / 'run'}", f"--students={tmp_path / 'small'}",
+         f"--eval_file={data}", "--text_column=sentence", "--label_column=label",
+         "--variants=float32,int4", "--latency_examples=2", "--nosaved_model"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "run" / "export"
+    assert (out / "small" / "int4" / "model.tflite").is_file()
+    report = json.loads((out / "export_report.json").read_text())
+    rows = {row["variant"]: row for row in report["variants"]}
+    assert list(rows) == ["float32", "int4", "small (1 layers) float32", "small (1 layers) int4"]
+    # The student's own float32 file is its Keras model; its agreement with the teacher is
+    # measured against the teacher's Keras model on the same data.
+    assert rows["small (1 layers) float32"]["agreement"] == 1.0
+    assert 0.0 <= rows["small (1 layers) float32"]["teacher_agreement"] <= 1.0
+    assert "teacher_agreement" not in rows["float32"]
+    assert rows["small (1 layers) int4"]["bytes"] < rows["int4"]["bytes"] < rows["float32"]["bytes"]
+    # MediaPipe ran the int4 files, timed per length bucket.
+    for name in ("int4", "small (1 layers) int4"):
+        assert rows[name]["mediapipe_agreement"] >= 0.5
+        assert rows[name]["mediapipe_latency_ms"]["mean"] > 0
+        assert "16" in rows[name]["mediapipe_latency_by_length_ms"]
+    table = (out / "export_report.md").read_text()
+    assert "| agreement with the teacher |" in table and "| % of float32 |" in table
+    assert "| small (1 layers) int4 (MediaPipe, 1 core) | dynamic |" in table
+
+
 def test_a_tagger_gets_its_saved_model_and_on_device_check(tiny_preset, tmp_path):
     conll = tmp_path / "ner.txt"
     sentences = [[("jeremy", "B-PER"), ("lives", "O"), ("in", "O"), ("paris", "B-LOC")],
