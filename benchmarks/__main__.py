@@ -7,7 +7,7 @@ Run from the repository root (`python scripts/benchmark.py ...` is the same prog
   KERAS_BACKEND=jax python -m benchmarks --what=gpu    # Keras/JAX vs transformers/PyTorch
   KERAS_BACKEND=jax python -m benchmarks --what=gpu --gpu_model=tiny --quick   # smoke, any CPU
   python -m benchmarks --what=dynamic --examples=2000  # dynamic vs static TFLite, MediaPipe
-  python -m benchmarks --what=int4 --examples=4000     # ai-edge-quantizer int4 (bench extras)
+  python -m benchmarks --what=int4 --examples=4000     # ai-edge-quantizer int4 alone
 
 These need the bench extras (`pip install -e ".[bench]"`: torch 2.13 CPU, transformers,
 onnxruntime, tf2onnx, psutil):

@@ -7,6 +7,8 @@ latency, each model exported with the defaults (dynamic-range int8, dynamic leng
   python -m benchmarks.distill --task=sst2 --output_dir=runs/distill > runs/distill/sst2.log 2>&1
   # CoNLL-2003 NER: teacher on the first 6,000 sentences, entity F1 on valid, LiteRT latency
   python -m benchmarks.distill --task=conll --output_dir=runs/distill > runs/distill/conll.log 2>&1
+  # SQuAD v1.1 at the parity budget (benchmarks/parity.py's split and recipe): F1 side by side
+  python -m benchmarks.distill --task=squad --names=teacher,distilled --output_dir=runs/distill
 
 (From the repository root, as a module: see the package's docstring.)
 
@@ -41,15 +43,21 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", "sst2", ["sst2", "conll"], "Which study.")
+flags.DEFINE_enum("task", "sst2", ["sst2", "conll", "squad"], "Which study.")
 flags.DEFINE_string("output_dir", "runs/distill", "Where the models, files and figures go.")
 flags.DEFINE_string("data_dir", str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                     "../shared/data.")
 flags.DEFINE_string("preset", "minilm_l6_uncased", "The teacher's encoder.")
 flags.DEFINE_integer("train_examples", None, "First N training rows (default: 16,000 SST-2 "
-                     "sentences; 6,000 CoNLL sentences).")
+                     "sentences; 6,000 CoNLL sentences; 1,200 SQuAD questions).")
+flags.DEFINE_integer("eval_examples", 400, "SQuAD: questions evaluated (articles none of "
+                     "which trained, benchmarks/parity.py's split).")
 flags.DEFINE_integer("teacher_epochs", None, "Teacher epochs (default: SST-2 1, CoNLL 2).")
 flags.DEFINE_integer("student_epochs", 2, "Epochs of each student.")
+flags.DEFINE_float("student_learning_rate", None, "The students' peak learning rate (default: "
+                   "compile()'s, as the teacher's).")
+flags.DEFINE_string("teacher_dir", None, "Reuse the teacher (and its files) of another "
+                    "--output_dir: a study of other student settings on the same teacher.")
 flags.DEFINE_integer("num_layers", 3, "The students' transformer layers.")
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature.")
 flags.DEFINE_float("alpha", 0.5, "Weight of the teacher's loss (the labels': 1 - alpha).")
@@ -67,7 +75,13 @@ def pinned_to_one_core() -> str:
 
 def trained(name: str, path: Path, build, fit) -> tuple[object, dict]:
     """The model saved at `path`, or `build()` trained by `fit(model)` and saved there."""
+    import shutil
+
     import kbert
+
+    if name == "teacher" and FLAGS.teacher_dir and not path.exists():
+        for other in Path(FLAGS.teacher_dir).glob(path.stem + ".*"):  # .keras, .json
+            shutil.copy(other, path.parent / other.name)
 
     if path.exists():
         return kbert.load_model(str(path)), json.loads(path.with_suffix(".json").read_text())
@@ -120,15 +134,19 @@ def sst2(out: Path, data: Path) -> dict:
         return kbert.TextClassifier.from_preset(FLAGS.preset, labels=["0", "1"], pooling="mean",
                                                 sequence_length=FLAGS.sequence_length)
 
-    def fit_with(epochs):
-        return lambda m: m.fit(train.texts, train.labels, epochs=epochs, batch_size=32, seed=0,
-                               verbose=2)
+    def fit_with(epochs, learning_rate=None):
+        def fit(model):
+            if learning_rate:
+                model.compile(learning_rate=learning_rate)
+            return model.fit(train.texts, train.labels, epochs=epochs, batch_size=32, seed=0,
+                             verbose=2)
+        return fit
 
     path_of = lambda name: out / f"sst2_{name}.keras"  # noqa: E731
     models = {"teacher": trained("teacher", path_of("teacher"), base,
                                  fit_with(FLAGS.teacher_epochs or 1))}
     models.update(students(models["teacher"][0], base, path_of,
-                           fit_with(FLAGS.student_epochs)))
+                           fit_with(FLAGS.student_epochs, FLAGS.student_learning_rate)))
 
     teacher_probs = models["teacher"][0].predict(dev.texts, verbose=0)
     gold = np.array(dev.labels, int)
@@ -273,6 +291,40 @@ def conll(out: Path, data: Path) -> dict:
             "train_sentences": len(train.words), "sequence_length": length}
 
 
+def squad(out: Path, data: Path) -> dict:
+    """SQuAD v1.1 at the parity budget (benchmarks/parity.py's split and recipe: the first
+    1,200 questions of dev-v1.1-part-a.json train, 400 of the following articles evaluate;
+    windows of 256 tokens, stride 96, peak learning rate 8e-5, 2 epochs)."""
+    import kbert
+    from benchmarks.parity import squad_split
+
+    examples = kbert.data.read_squad(data / "squad_v1.1/dev-v1.1-part-a.json")
+    train_rows, eval_rows = squad_split(examples.titles, FLAGS.train_examples or 1200,
+                                        FLAGS.eval_examples)
+    train, test = examples.select(train_rows), examples.select(eval_rows)
+
+    def base():
+        return kbert.QuestionAnswerer.from_preset(FLAGS.preset, sequence_length=256,
+                                                  doc_stride=96)
+
+    def fit_with(epochs):
+        def fit(model):
+            model.compile(learning_rate=8e-5)
+            return model.fit(train, epochs=epochs, batch_size=32, seed=0, verbose=2)
+        return fit
+
+    path_of = lambda name: out / f"squad_{name}.keras"  # noqa: E731
+    models = {"teacher": trained("teacher", path_of("teacher"), base,
+                                 fit_with(FLAGS.teacher_epochs or 2))}
+    models.update(students(models["teacher"][0], base, path_of,
+                           fit_with(FLAGS.student_epochs)))
+    rows = {}
+    for name, (model, info) in models.items():
+        report = model.evaluate_metrics(test)
+        rows[name] = {**info, "f1": report["f1"], "exact_match": report["exact_match"]}
+    return {"rows": rows, "train_questions": len(train_rows), "eval_questions": len(eval_rows)}
+
+
 def main(argv):
     del argv
     from benchmarks.dynamic_length import cpu_flags
@@ -280,10 +332,12 @@ def main(argv):
     out = Path(FLAGS.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    result = {"sst2": sst2, "conll": conll}[FLAGS.task](out, Path(FLAGS.data_dir))
+    result = {"sst2": sst2, "conll": conll, "squad": squad}[FLAGS.task](out,
+                                                                         Path(FLAGS.data_dir))
     result.update(task=FLAGS.task, preset=FLAGS.preset, num_layers=FLAGS.num_layers,
                   temperature=FLAGS.temperature, alpha=FLAGS.alpha,
-                  student_epochs=FLAGS.student_epochs, cpu_flags=cpu_flags(),
+                  student_epochs=FLAGS.student_epochs,
+                  student_learning_rate=FLAGS.student_learning_rate, cpu_flags=cpu_flags(),
                   date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - started))
     (out / f"{FLAGS.task}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1), flush=True)

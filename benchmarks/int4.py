@@ -6,9 +6,11 @@ agreement with Keras.
   python scripts/benchmark.py --what=int4 --examples=4000     # trains a classifier first
   python scripts/benchmark.py --what=int4 --model=runs/sst2/model.keras
 
-Needs `pip install ai-edge-quantizer` (in the bench extras). ai-edge-quantizer rewrites a float32
-.tflite; kbert's float32 file (TensorFlow's converter) is its input. Whatever the quantizer cannot
-quantize stays float32, and the table says which tensors those are.
+ai-edge-quantizer (a kbert dependency since the "int4" precision) rewrites a float32 .tflite;
+kbert's float32 file (TensorFlow's converter) is its input. Whatever the quantizer cannot
+quantize stays float32, and the table says which tensors those are. This is the measurement
+that led to `export.to_tflite(quantization="int4")`, which also stores the word embeddings int4
+(the quantizer leaves their GATHER float32).
 """
 
 from __future__ import annotations

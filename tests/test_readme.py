@@ -4,6 +4,7 @@ argument, a removed function or an undefined name fails here.
 
 The only changes made to the code before it runs: the preset ("minilm_l6_uncased" and the
 placeholder "path/to/preset") becomes a tiny KerasHub preset, a stream's 10,000 steps become 2,
+a student's 3 layers 1 (of the tiny preset's 2),
 and the one online call (`load_hub_dataset`) reads a local table after binding its arguments
 to the real signature. Blocks run in order in one namespace, as a reader pastes them; the
 block that switches to the JAX backend runs in its own process.
@@ -26,7 +27,8 @@ from tests.conftest import VOCAB, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-SUBSTITUTIONS = {"steps_per_epoch=10_000": "steps_per_epoch=2"}  # a tiny stream has ~2 batches
+SUBSTITUTIONS = {"steps_per_epoch=10_000": "steps_per_epoch=2",  # a tiny stream: ~2 batches
+                 "num_layers=3": "num_layers=1"}  # the tiny preset has 2 layers
 
 
 def python_blocks() -> list[str]:
