@@ -23,12 +23,13 @@ Both students start from the same weights: the encoder's embeddings and transfor
 [0, 2, 5] (`kbert.training.distill.spread`), the distilled one from the fine-tuned teacher (its
 head too), the direct one from the pretrained encoder with a fresh head (a student built by
 `kbert.distill` from the untrained model, saved and loaded back as a plain model). Both train
-with the same data, epochs, batch size, seed and `compile()` defaults.
+with the same data, epochs, batch size, seed and learning rate (`compile()`'s default, or
+--student_learning_rate for both).
 
-Latency: each file runs in its runtime on one core (the process is pinned to one CPU, so
-MediaPipe's and LiteRT's thread pools have one core to use), one text at a time; the files of
-one comparison alternate text by text, so a slower or busier moment of the machine falls on
-all of them alike.
+Latency: each file runs in its runtime on one core (`kbert.export.verify.one_core`: the process
+is pinned to one CPU, so MediaPipe's and LiteRT's thread pools have one core to use), one text
+at a time; the files of one comparison alternate text by text, so a slower or busier moment
+of the machine falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags  # noqa: E402
+
+from kbert.export.verify import one_core  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", "sst2", ["sst2", "conll", "squad"], "Which study.")
@@ -64,13 +67,6 @@ flags.DEFINE_float("alpha", 0.5, "Weight of the teacher's loss (the labels': 1 -
 flags.DEFINE_integer("sequence_length", 64, "SST-2: tokens per row; CoNLL: per window (128).")
 flags.DEFINE_integer("latency_examples", 872, "Texts (SST-2) or sentences (CoNLL) timed.")
 flags.DEFINE_list("names", ["teacher", "distilled", "direct"], "Which models to train/measure.")
-
-
-def pinned_to_one_core() -> str:
-    """Pins this process (and the runtimes' thread pools it starts) to one CPU."""
-    cpu = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {cpu})
-    return f"CPU {cpu}"
 
 
 def trained(name: str, path: Path, build, fit) -> tuple[object, dict]:
@@ -172,9 +168,9 @@ def sst2(out: Path, data: Path) -> dict:
     float32_bytes = (out / "sst2_teacher_float32.tflite").stat().st_size
     for row in rows.values():
         row["size_vs_teacher_float32"] = row["tflite_bytes"] / float32_bytes
-    core = pinned_to_one_core()
     texts = export.normalize_for_mediapipe(files["teacher"], list(dev.texts))
-    scores, times = mediapipe_alternating(files, texts, FLAGS.latency_examples)
+    with one_core():
+        scores, times = mediapipe_alternating(files, texts, FLAGS.latency_examples)
     teacher_top = scores["teacher"].argmax(-1)
     for name in files:
         top = scores[name].argmax(-1)
@@ -184,7 +180,7 @@ def sst2(out: Path, data: Path) -> dict:
             mediapipe_mean_ms=float(np.mean(times[name])),
             mediapipe_p95_ms=float(np.percentile(times[name], 95)),
             mediapipe_latency_ratio=float(np.mean(times[name]) / np.mean(times["teacher"])))
-    return {"rows": rows, "latency_core": core, "dev_examples": len(dev.texts),
+    return {"rows": rows, "dev_examples": len(dev.texts),
             "train_examples": len(train.texts), "teacher_float32_bytes": float32_bytes}
 
 
@@ -272,22 +268,22 @@ def conll(out: Path, data: Path) -> dict:
     examples = teacher.prepare(sentences.words, sentences.tags, name="valid").examples
     packed = teacher.export_spec().pack(examples, device.sequence_length, "valid")
     features = device.window_features(packed.windows)
-    core = pinned_to_one_core()
     times = {name: [] for name in runners}
     loaded = {name: LiteRtModel(str(path), num_threads=1) for name, path in runners.items()}
-    for row in features[:20]:
-        for run in loaded.values():
-            run(**row)
-    for row in features:
-        for name, run in loaded.items():
-            start = time.perf_counter()
-            run(**row)
-            times[name].append((time.perf_counter() - start) * 1000)
+    with one_core():
+        for row in features[:20]:
+            for run in loaded.values():
+                run(**row)
+        for row in features:
+            for name, run in loaded.items():
+                start = time.perf_counter()
+                run(**row)
+                times[name].append((time.perf_counter() - start) * 1000)
     for name in rows:
         rows[name].update(litert_mean_ms=float(np.mean(times[name])),
                           litert_latency_ratio=float(np.mean(times[name]) /
                                                      np.mean(times["teacher"])))
-    return {"rows": rows, "latency_core": core, "valid_sentences": len(valid.words),
+    return {"rows": rows, "valid_sentences": len(valid.words),
             "train_sentences": len(train.words), "sequence_length": length}
 
 
