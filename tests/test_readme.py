@@ -129,3 +129,19 @@ def test_the_jax_example_runs_in_its_own_process(readme_preset, tmp_path):
     done = subprocess.run([sys.executable, "-c", prepared(block, readme_preset)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_ci_runs_the_readmes_test_command_and_a_failure_in_it_is_a_red_run():
+    (command,) = [line for line in README.read_text().splitlines()
+                  if "python -m pytest" in line and line.startswith("python3 -m venv")]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"{command} || exit $?" in ci.splitlines() and "set -euo pipefail" in ci
+    # Why the `|| exit $?`: under set -e a failure inside an && list does not stop the script.
+    # The list's shape with each step stubbed: a failing step (pytest's exit 5 here, at any
+    # position) ends the run with its status, and nothing after the list runs.
+    steps = command.split(" && ")
+    for failing in range(len(steps)):
+        stubs = ["(exit 5)" if i == failing else "true" for i in range(len(steps))]
+        script = f"set -euo pipefail\n{' && '.join(stubs)} || exit $?\necho after\n"
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        assert done.returncode == 5 and "after" not in done.stdout, failing

@@ -73,7 +73,7 @@ def test_rows_longer_than_the_file_are_refused_not_cut():
 
 def test_unknown_quantization_is_refused(clf, tmp_path):
     with pytest.raises(ValueError, match="quantization must be one of"):
-        export.to_tflite(clf, tmp_path / "m.tflite", quantization="int4")
+        export.to_tflite(clf, tmp_path / "m.tflite", quantization="int2")
 
 
 def flex_model_bytes(tmp_path) -> bytes:
