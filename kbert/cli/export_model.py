@@ -149,6 +149,7 @@ def run():
         if sequence_length:  # A static length shorter than the model's stops before any work.
             graph_length(model, sequence_length)
     evaluation, calibration = read_eval_and_calibration(model)
+    students = _students(model)  # A wrong --students entry stops before any file is written.
     rows, saved_model = [], None
     if FLAGS.saved_model:
         export.to_saved_model(model, output / "saved_model")
@@ -161,7 +162,7 @@ def run():
     lengths = [(FLAGS.sequence_length, "")]
     if FLAGS.static_sequence_length:
         lengths.append((FLAGS.static_sequence_length, f"_static{FLAGS.static_sequence_length}"))
-    for name, label, exported in [("", "", model)] + _students(model):
+    for name, label, exported in [("", "", model)] + students:
         for variant in FLAGS.variants:
             quantization = None if variant == "float32" else variant
             for sequence_length, suffix in lengths:

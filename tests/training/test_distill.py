@@ -254,13 +254,17 @@ def test_lora_and_frozen_students_train(teachers, tmp_path):
         np.testing.assert_array_equal(a, b.numpy())
 
 
-def test_unlabelled_stream_trains(teachers):
+def test_unlabelled_stream_trains_then_labels_train_the_same_student(teachers):
     student = student_of(teachers("classifier"))
     before = distillation.teacher_loss(student, TEXTS)
     stream = tf.data.Dataset.from_tensor_slices(TEXTS)
     history = student.fit(stream, epochs=6, batch_size=4, seed=0, verbose=0)
     assert set(history.history) == {"loss"}
     assert distillation.teacher_loss(student, TEXTS) < before
+    # Labels next, on the same student: the step is traced anew (whether there are labels is
+    # read when it is traced), so both losses and the task's metrics come back.
+    labelled = student.fit(TEXTS, SENTIMENT, epochs=1, batch_size=4, seed=0, verbose=0).history
+    assert set(labelled) == {"loss", *student.get_metrics_result()} != {"loss"}
 
 
 def test_distill_refuses_what_it_cannot_make(teachers):
