@@ -1,7 +1,6 @@
 """A LoRA model exports merged (Task.merged): every TFLite precision and the SavedModel work, the
 .tflite has the ops and size of a fully fine-tuned model's, and verify agrees with Keras."""
 
-import numpy as np
 import pytest
 
 import kbert
