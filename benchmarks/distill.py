@@ -64,7 +64,8 @@ flags.DEFINE_string("teacher_dir", None, "Reuse the teacher (and its files) of a
 flags.DEFINE_integer("num_layers", 3, "The students' transformer layers.")
 flags.DEFINE_float("temperature", 2.0, "Distillation temperature.")
 flags.DEFINE_float("alpha", 0.5, "Weight of the teacher's loss (the labels': 1 - alpha).")
-flags.DEFINE_integer("sequence_length", 64, "SST-2: tokens per row; CoNLL: per window (128).")
+flags.DEFINE_integer("sequence_length", None, "Tokens per row (SST-2, default 64) or per "
+                     "window (CoNLL, default 128).")
 flags.DEFINE_integer("latency_examples", 872, "Texts (SST-2) or sentences (CoNLL) timed.")
 flags.DEFINE_list("names", ["teacher", "distilled", "direct"], "Which models to train/measure.")
 
@@ -131,7 +132,7 @@ def sst2(out: Path, data: Path) -> dict:
 
     def base():
         return kbert.TextClassifier.from_preset(FLAGS.preset, labels=["0", "1"], pooling="mean",
-                                                sequence_length=FLAGS.sequence_length)
+                                                sequence_length=FLAGS.sequence_length or 64)
 
     def fit_with(epochs, learning_rate=None):
         def fit(model):
@@ -234,7 +235,7 @@ def conll(out: Path, data: Path) -> dict:
     train = kbert.data.read_conll(data / "conll2003/train.txt").take(FLAGS.train_examples or 6000)
     valid = kbert.data.read_conll(data / "conll2003/valid.txt")
     labels = sorted({t for tags in train.tags for t in tags})
-    length = FLAGS.sequence_length if FLAGS.sequence_length != 64 else 128
+    length = FLAGS.sequence_length or 128
 
     def base():
         return kbert.TokenClassifier.from_preset(FLAGS.preset, labels=labels,
