@@ -1,22 +1,18 @@
 """scripts/extract_features.py and scripts/pretrain_mlm.py on the tiny preset."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 import kbert
+from tests import programs
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["the film was great and i loved it", "a dull book , really boring",
          "the man plays with the dog", "the cat sleeps in paris"]
 
 
 def run(script, *args):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return programs.run(script.removesuffix(".py"), *args)
 
 
 def test_extract_features_streams_chunks_into_an_npy_with_an_index(tiny_preset, tmp_path):

@@ -1,11 +1,8 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import kbert
+from tests import programs
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_path):
@@ -16,12 +13,10 @@ def test_export_script_writes_variants_and_a_readable_report(tiny_preset, tmp_pa
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     model.save(model_dir / "model.keras")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "export_model.py"), f"--model_dir={model_dir}",
-         f"--eval_file={data}", f"--train_file={data}", "--text_column=sentence",
-         "--label_column=label", "--variants=float32,dynamic,int8", "--latency_examples=2",
-         "--static_sequence_length=32"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = programs.run(
+        "export_model", f"--model_dir={model_dir}", f"--eval_file={data}",
+        f"--train_file={data}", "--text_column=sentence", "--label_column=label",
+        "--variants=float32,dynamic,int8", "--latency_examples=2", "--static_sequence_length=32")
     assert result.returncode == 0, result.stderr[-3000:]
     out = model_dir / "export"
     assert (out / "saved_model" / "saved_model.pb").is_file()
@@ -58,12 +53,10 @@ def test_students_are_exported_beside_their_teacher_as_a_menu(tiny_preset, tmp_p
     student.fit(["the film was great", "a dull book"], epochs=1, verbose=0)
     (tmp_path / "small").mkdir()
     student.save(tmp_path / "small" / "model.keras")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "export_model.py"),
-         f"--model_dir={tmp_path / 'run'}", f"--students={tmp_path / 'small'}",
-         f"--eval_file={data}", "--text_column=sentence", "--label_column=label",
-         "--variants=float32,int4", "--latency_examples=2", "--nosaved_model"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = programs.run(
+        "export_model", f"--model_dir={tmp_path / 'run'}", f"--students={tmp_path / 'small'}",
+        f"--eval_file={data}", "--text_column=sentence", "--label_column=label",
+        "--variants=float32,int4", "--latency_examples=2", "--nosaved_model")
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "run" / "export"
     assert (out / "small" / "int4" / "model.tflite").is_file()
@@ -98,10 +91,8 @@ def test_a_tagger_gets_its_saved_model_and_on_device_check(tiny_preset, tmp_path
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     model.save(model_dir / "model.keras")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "export_model.py"), f"--model_dir={model_dir}",
-         f"--eval_file={conll}", "--variants=float32", "--latency_examples=1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = programs.run("export_model", f"--model_dir={model_dir}", f"--eval_file={conll}",
+                          "--variants=float32", "--latency_examples=1")
     assert result.returncode == 0, result.stderr[-3000:]
     out = model_dir / "export"
     report = json.loads((out / "export_report.json").read_text())

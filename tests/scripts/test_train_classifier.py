@@ -12,6 +12,7 @@ import pytest
 import kbert
 from kbert.training.checkpoint import read_state
 from kbert.training.optimizer import LayerwiseAdamW
+from tests import programs
 from tests.conftest import once_per_session, save_tiny_preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,8 +20,8 @@ SCRIPT = ROOT / "scripts" / "train_classifier.py"
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    """The training program (`kbert-train-classifier`) with `args`, to its end."""
+    return programs.run("train_classifier", *args)
 
 
 EPOCHS = 12  # 4 steps each: long enough for the kill -9 test below to catch a checkpoint.
@@ -82,8 +83,11 @@ def test_bad_row_fails_with_one_line_and_leaves_no_model_dir(tiny_preset, tmp_pa
     train = tmp_path / "train.tsv"
     train.write_text("sentence\tlabel\nthe film was great\tpos\n\tneg\n")
     model_dir = tmp_path / "run"
-    result = run(f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
-                 "--label_column=label", "--sequence_length=32", f"--model_dir={model_dir}")
+    # The repository's script itself, in a fresh interpreter, as a user runs it.
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), f"--preset={tiny_preset}", f"--train_file={train}",
+         "--text_column=sentence", "--label_column=label", "--sequence_length=32",
+         f"--model_dir={model_dir}"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode != 0
     assert f"error: {train}, row 3, field 'sentence': text is empty" in result.stderr
     assert "Traceback" not in result.stderr
@@ -125,9 +129,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_to_the_uninterrupted_resul
                                                                                    tmp_path):
     common, reference_dir = uninterrupted
     model_dir = tmp_path / "killed"
-    command = [sys.executable, str(SCRIPT), *common, f"--model_dir={model_dir}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = programs.start("train_classifier", *common, f"--model_dir={model_dir}")
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
         step = (read_state(model_dir / "checkpoint") or {"step": 0})["step"]

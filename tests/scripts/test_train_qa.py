@@ -1,12 +1,8 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import kbert
+from tests import programs
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "train_qa.py"
 CONTEXT = "jeremy lives in paris and the dog sleeps in london with the cat"
 
 
@@ -30,8 +26,7 @@ def squad(path, impossible=True, titles=("article 0", "article 1", "article 2", 
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    return programs.run("train_qa", *args)
 
 
 def test_v2_run_writes_official_predictions_and_keeps_the_null_threshold(tiny_preset, tmp_path):

@@ -1,19 +1,14 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import kbert
+from tests import programs
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "train_tagger.py"
 CONLL = ("-DOCSTART- -X- -X- O\n\n" + "Jeremy NNP B-NP B-PER\nlives VBZ B-VP O\nin IN B-PP O\n"
          "Paris NNP B-NP B-LOC\n\nThe DT B-NP O\ndog NN I-NP O\nsleeps VBZ B-VP O\n\n") * 4
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    return programs.run("train_tagger", *args)
 
 
 def test_ner_run_writes_model_and_per_type_metrics(tiny_preset, tmp_path):

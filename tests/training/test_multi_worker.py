@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests import programs
 from tests.conftest import once_per_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,10 +80,9 @@ def environment(ports, index, tmp):
 
 
 def start(command, ports, tmp):
-    """One process per worker of the cluster (one process without ports)."""
-    return [subprocess.Popen(command, env=environment(ports, i, tmp / f"tmp{i}"), cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(max(len(ports), 1))]
+    """One process per worker of the cluster (one process without ports). `command`: a
+    function of the environment that starts a program (`tests/programs.py`)."""
+    return [command(environment(ports, i, tmp / f"tmp{i}")) for i in range(max(len(ports), 1))]
 
 
 def finish(processes, timeout=420):
@@ -97,7 +95,8 @@ def finish(processes, timeout=420):
 
 
 def program(tmp, **args):
-    return [sys.executable, "-c", PROGRAM.format(root=str(ROOT)), json.dumps(args)]
+    return lambda env: programs.start_code(PROGRAM.format(root=str(ROOT)), json.dumps(args),
+                                           env=env)
 
 
 def worker_folders(path):
@@ -163,10 +162,11 @@ def test_the_training_script_takes_the_cluster_from_tf_config(tmp, tiny_preset):
         f"{text}\t{label}\n" for text, label in [("the film was great", 1), ("a dull book", 0),
                                                  ("i loved it", 1), ("really bad food", 0)] * 3))
     def command(model_dir):
-        return [sys.executable, str(ROOT / "scripts/train_classifier.py"), f"--preset={tiny_preset}",
-                f"--train_file={train}", f"--eval_file={train}", "--text_column=sentence",
-                "--label_column=label", "--sequence_length=16", "--epochs=2", "--batch_size=4",
-                "--seed=3", "--checkpoint_every=2", f"--model_dir={model_dir}"]
+        return lambda env: programs.start(
+            "train_classifier", f"--preset={tiny_preset}", f"--train_file={train}",
+            f"--eval_file={train}", "--text_column=sentence", "--label_column=label",
+            "--sequence_length=16", "--epochs=2", "--batch_size=4", "--seed=3",
+            "--checkpoint_every=2", f"--model_dir={model_dir}", env=env)
     finish(start(command(tmp / "single"), [], tmp))
     (chief_out, chief_err), (other_out, other_err) = finish(
         start(command(tmp / "cluster"), free_ports(2), tmp))
@@ -198,10 +198,10 @@ def test_a_malformed_tf_config_is_one_clear_error(monkeypatch):
 
 
 def script_command(tiny_preset, train, model_dir, *flags):
-    return [sys.executable, str(ROOT / "scripts/train_classifier.py"), f"--preset={tiny_preset}",
-            f"--train_file={train}", "--text_column=sentence", "--label_column=label",
-            "--sequence_length=16", "--batch_size=2", "--seed=3", f"--model_dir={model_dir}",
-            *flags]
+    """The training program's flags (`kbert-train-classifier`)."""
+    return [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
+            "--label_column=label", "--sequence_length=16", "--batch_size=2", "--seed=3",
+            f"--model_dir={model_dir}", *flags]
 
 
 def small_table(path, rows=4):
@@ -213,9 +213,8 @@ def small_table(path, rows=4):
 
 def start_logged(command, ports, index, tmp, log):
     """Worker `index` of a cluster on `ports`, alone, its stderr in the file `log`."""
-    with open(log, "w") as handle:
-        return subprocess.Popen(command, env=environment(ports, index, tmp / f"tmp{index}"),
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=handle, text=True)
+    return programs.start("train_classifier", *command,
+                          env=environment(ports, index, tmp / f"tmp{index}"), stderr=log)
 
 
 def wait_for_line(process, log, text, timeout=300):
