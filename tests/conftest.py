@@ -27,9 +27,12 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + ["##s", "##ing"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def tiny_backbone() -> keras_hub.models.BertBackbone:
+def tiny_backbone(num_layers: int = 2) -> keras_hub.models.BertBackbone:
+    """A random BERT of hidden size 32 and 64 positions. One layer holds every op a deeper one
+    has (and traces and converts a third faster): what tests of a whole task path use where the
+    number of layers plays no part."""
     return keras_hub.models.BertBackbone(
-        vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=32,
+        vocabulary_size=len(VOCAB), num_layers=num_layers, num_heads=2, hidden_dim=32,
         intermediate_dim=64, max_sequence_length=64)
 
 
@@ -37,10 +40,17 @@ def tiny_tokenizer() -> keras_hub.models.BertTokenizer:
     return keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=True)
 
 
-def tiny_task(cls, sequence_length: int = 32, **kwargs):
-    """A kbert task of class `cls` on a fresh tiny BERT (seeded, so tests are repeatable)."""
+def tiny_task(cls, sequence_length: int = 32, *, num_layers: int = 2, **kwargs):
+    """A kbert task of class `cls` on a fresh tiny BERT of `num_layers` (seeded, so tests are
+    repeatable)."""
     keras.utils.set_random_seed(0)
-    return cls(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length), **kwargs)
+    return cls(tiny_backbone(num_layers), TextPreprocessor(tiny_tokenizer(), sequence_length),
+               **kwargs)
+
+
+def one_layer_task(cls, sequence_length: int = 32, **kwargs):
+    """`tiny_task` on one layer: for tests of a task's whole path where depth plays no part."""
+    return tiny_task(cls, sequence_length, num_layers=1, **kwargs)
 
 
 class Crash(keras.callbacks.Callback):
@@ -62,10 +72,11 @@ def tiny_parts():
     return tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length=32)
 
 
-def save_tiny_preset(directory: Path) -> str:
-    """Writes the tiny BERT (seeded) as a KerasHub preset directory; returns its path."""
+def save_tiny_preset(directory: Path, num_layers: int = 2) -> str:
+    """Writes the tiny BERT (seeded) of `num_layers` as a KerasHub preset directory; returns its
+    path."""
     keras.utils.set_random_seed(0)
-    tiny_backbone().save_to_preset(str(directory))
+    tiny_backbone(num_layers).save_to_preset(str(directory))
     tiny_tokenizer().save_to_preset(str(directory))
     return str(directory)
 
@@ -74,6 +85,12 @@ def save_tiny_preset(directory: Path) -> str:
 def tiny_preset(tmp_path):
     """A KerasHub preset directory holding the tiny BERT, usable as `preset=`."""
     return save_tiny_preset(tmp_path / "tiny_preset")
+
+
+@pytest.fixture
+def one_layer_preset(tmp_path):
+    """`tiny_preset` of one layer: for a program's whole path where depth plays no part."""
+    return save_tiny_preset(tmp_path / "one_layer_preset", num_layers=1)
 
 
 def once_per_session(tmp_path_factory, name: str, compute):

@@ -13,7 +13,7 @@ import kbert
 from kbert import export
 from kbert.export import tflite as tflite_module
 from kbert.export.tflite import full_rows
-from tests.conftest import WORDS, tiny_task
+from tests.conftest import WORDS, one_layer_task
 
 pytest.importorskip("mediapipe", reason="to_tflite writes metadata with MediaPipe's writer: "
                                         "pip install --no-deps mediapipe==1.2.2")
@@ -29,7 +29,7 @@ HUNDRED_WORDS = " ".join(WORDS[i % 40] for i in range(100))
 
 @pytest.fixture(scope="module")
 def clf():
-    model = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    model = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     model.compile(learning_rate=3e-3, warmup_ratio=0.0)
     model.fit(TEXTS, LABELS, epochs=10, batch_size=5, verbose=0)
     return model
@@ -186,7 +186,7 @@ def test_files_with_several_subgraphs_or_a_gemma_name_are_refused(clf, tmp_path,
 
 
 def test_a_classifiers_labels_and_threshold_travel_in_the_file(tmp_path):
-    multi = tiny_task(kbert.TextClassifier, labels=["PER", "LOC"], multi_label=True,
+    multi = one_layer_task(kbert.TextClassifier, labels=["PER", "LOC"], multi_label=True,
                       threshold=0.3)
     export.to_tflite(multi, tmp_path / "multi.tflite")
     meta = export.read_metadata(tmp_path / "multi.tflite")

@@ -1,13 +1,10 @@
 """The export matrix: every task on the tiny backbone x {SavedModel with both signatures served,
-TFLite in all four precisions + verify}. Each model is built (and fitted one epoch) once per
-module. What is not meaningful (any export of a masked LM, MediaPipe for a pair model) fails
-with its reason, and the tests assert it."""
+TFLite in every precision + verify}. The models and files are the session's (tests/export/zoo.py:
+each fitted, or written, once). What is not meaningful (any export of a masked LM, MediaPipe for
+a pair model) fails with its reason, and the tests assert it. Inputs of every length through
+every path: test_length_policy.py."""
 
 from __future__ import annotations
-
-import dataclasses
-import importlib.util
-from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -15,102 +12,24 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from kbert.export.litert_runtime import LiteRtModel
 
-import kbert
 from kbert import export
 from kbert.export import tflite as tflite_module
-from tests.conftest import tiny_task
+from tests.export.zoo import CASES, HAS_MEDIAPIPE, PAIRS, TAG_LABELS, TEXTS, WORDS
 
-TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food",
-         "the man plays with a dog and the cat sleeps in paris"]
-LABELS = ["pos", "neg", "pos", "neg", "pos"]
-PAIRS = [("a man plays", "a man plays"), ("a dog runs", "a cat sleeps"),
-         ("the film was great", "i loved it"), ("a dull book", "the food was fine")]
-PAIR_LABELS = ["same", "other", "same", "other"]
-MULTI = [["PER"], ["FOOD"], ["PER", "LOC"], ["FOOD", "LOC"], ["PER"]]
-SCORES = [4.5, 1.0, 4.0, 0.5, 3.0]
-
-TAG_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-WORDS = [["jeremy", "lives", "in", "paris"], ["the", "man", "works", "in", "london"],
-         ["jeremy", "loves", "berlin"]]
-TAGS = [["B-PER", "O", "O", "B-LOC"], ["O", "O", "O", "O", "B-LOC"], ["B-PER", "O", "B-LOC"]]
-# Longer than one 16-token window: read in several.
-LONG = "the man plays in london and the dog sleeps in paris and jeremy lives in berlin".split()
-LONG_TAGS = ["O", "O", "O", "O", "B-LOC", "O", "O", "O", "O", "O", "B-LOC", "O", "B-PER", "O",
-             "O", "B-LOC"]
-
-CONTEXT = "jeremy lives in paris and the dog sleeps in london with the cat"
-LONG_CONTEXT = CONTEXT + " and the man works in berlin and the woman lives in paris too"
-SQUAD = [{"id": "a", "question": "who lives in paris ?", "context": CONTEXT,
-          "answers": [{"text": "jeremy", "answer_start": 0}]},
-         {"id": "b", "question": "the dog sleeps in ?", "context": CONTEXT,
-          "answers": [{"text": "london", "answer_start": CONTEXT.index("london")}]},
-         {"id": "c", "question": "who works in berlin ?", "context": LONG_CONTEXT,
-          "answers": [{"text": "the man", "answer_start": LONG_CONTEXT.index("the man")}]}]
-UNANSWERABLE = {"id": "d", "question": "what is the film ?", "context": CONTEXT, "answers": []}
-
-
-@dataclasses.dataclass
-class Case:
-    build: Callable[[], Any]
-    x: Any = None                   # inputs (unlabelled)
-    y: Any = None                   # labels, where the task takes them apart
-    raw: Callable[[], dict] | None = None   # the raw-string signature's inputs
-    string_outputs: tuple[str, ...] = ()
-
-    @property
-    def eval_data(self):
-        return self.x if self.y is None else (self.x, self.y)
-
-
-def fitted(cls, x, y=None, **kwargs):
-    model = tiny_task(cls, **kwargs)
-    model.fit(x, y, epochs=1, batch_size=4, seed=0, verbose=0)
-    return model
-
-
-CASES = {
-    "classifier": Case(lambda: fitted(kbert.TextClassifier, TEXTS, LABELS, labels=["neg", "pos"]),
-                       TEXTS, LABELS, lambda: {"text": TEXTS}, ("label",)),
-    "pair_classifier": Case(
-        lambda: fitted(kbert.TextClassifier, PAIRS, PAIR_LABELS, labels=["other", "same"]),
-        PAIRS, PAIR_LABELS,
-        lambda: {"text": [a for a, _ in PAIRS], "text_pair": [b for _, b in PAIRS]}, ("label",)),
-    "multi_label": Case(
-        lambda: fitted(kbert.TextClassifier, TEXTS, MULTI, labels=["PER", "LOC", "FOOD"],
-                       multi_label=True, threshold=0.4),
-        TEXTS, MULTI, lambda: {"text": TEXTS}, ("label",)),
-    "regressor": Case(lambda: fitted(kbert.TextRegressor, TEXTS, SCORES), TEXTS, SCORES,
-                      lambda: {"text": TEXTS}),
-    "tagger": Case(lambda: fitted(kbert.TokenClassifier, WORDS + [LONG], TAGS + [LONG_TAGS],
-                                  sequence_length=16, labels=TAG_LABELS),
-                   WORDS + [LONG], TAGS + [LONG_TAGS],
-                   lambda: {"text": [" ".join(w) for w in WORDS]}, ("label",)),
-    "qa_v1": Case(lambda: fitted(kbert.QuestionAnswerer, SQUAD, doc_stride=8),
-                  SQUAD, None, lambda: {"question": [r["question"] for r in SQUAD],
-                                        "context": [r["context"] for r in SQUAD]}),
-    "qa_v2": Case(lambda: fitted(kbert.QuestionAnswerer, SQUAD + [UNANSWERABLE], doc_stride=8,
-                                 version_2_with_negative=True),
-                  SQUAD + [UNANSWERABLE], None,
-                  lambda: {"question": [r["question"] for r in SQUAD + [UNANSWERABLE]],
-                           "context": [r["context"] for r in SQUAD + [UNANSWERABLE]]}),
-    "embedder": Case(lambda: tiny_task(kbert.TextEmbedder, pooling="mean", normalize=True),
-                     TEXTS, None, lambda: {"text": TEXTS}),
-    "masked_lm": Case(lambda: tiny_task(kbert.MaskedLM), TEXTS),
-}
 REFUSED = "MaskedLM cannot be exported to SavedModel, TFLite or MediaPipe: a masked LM adapts"
-HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 
 
 @pytest.fixture(scope="module")
-def models():
-    """name -> the tiny model of that case, built (and fitted) on first use."""
-    cache = {}
+def models(zoo):
+    """name -> the tiny model of that case (tests/export/zoo.py)."""
+    return zoo.model
 
-    def get(name):
-        if name not in cache:
-            cache[name] = CASES[name].build()
-        return cache[name]
-    return get
+
+@pytest.fixture(scope="module")
+def exported(zoo):
+    """(name, quantization) -> a dynamic-length .tflite of that case (with its metadata, written
+    by the same call, where MediaPipe's writer is installed)."""
+    return zoo.tflite
 
 
 def window_starts(model, x) -> np.ndarray:
@@ -133,7 +52,7 @@ def keras_rows(model, x) -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------------------- SavedModel
 @pytest.mark.parametrize("name", list(CASES))
-def test_to_saved_model_serves_both_signatures_like_keras(name, models, tmp_path):
+def test_to_saved_model_serves_both_signatures_like_keras(name, models, zoo, tmp_path):
     model, case = models(name), CASES[name]
     if name == "masked_lm":
         with pytest.raises(export.ExportError, match=REFUSED):
@@ -141,8 +60,7 @@ def test_to_saved_model_serves_both_signatures_like_keras(name, models, tmp_path
         assert not list(tmp_path.iterdir())
         return
     spec = model.export_spec()
-    export.to_saved_model(model, tmp_path / "sm")
-    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(zoo.saved_model(name)))
 
     # Raw strings in: one row each, as the model's preprocessor packs them.
     raw = case.raw()
@@ -190,24 +108,6 @@ def test_to_saved_model_serves_both_signatures_like_keras(name, models, tmp_path
 # ------------------------------------------------------------------------------- TFLite + verify
 TOLERANCE = {None: 1e-4, "float16": 2e-2, "dynamic": 0.15, "int8": 0.5, "int4": 0.5}
 COSINE_FLOOR = {None: 0.9999, "float16": 0.999, "dynamic": 0.99, "int8": 0.95, "int4": 0.95}
-
-
-@pytest.fixture(scope="module")
-def exported(models, tmp_path_factory):
-    """(name, quantization) -> a dynamic-length .tflite of that case (with its metadata, written
-    by the same call, where MediaPipe's writer is installed), converted on first use."""
-    cache = {}
-    root = tmp_path_factory.mktemp("every_task")
-
-    def get(name, quantization):
-        if (name, quantization) not in cache:
-            model = models(name)
-            path = root / name / f"{quantization or 'float32'}.tflite"
-            export.to_tflite(model, path, quantization=quantization,
-                             representative_data=CASES[name].x, metadata=HAS_MEDIAPIPE)
-            cache[name, quantization] = path
-        return cache[name, quantization]
-    return get
 
 
 @pytest.mark.parametrize("quantization", tflite_module.QUANTIZATIONS)
@@ -291,7 +191,8 @@ def test_mediapipe_runs_the_int4_file_as_litert_does(models, exported):
 
 
 # ------------------------------------------------------------------------------- long inputs
-# 700 words of the tiny vocabulary: past the tiny encoder's 64 positions (and a real BERT's 512).
+# 700 words of the tiny vocabulary: past the tiny encoder's 64 positions (and a real BERT's 512),
+# read in windows on the device. (Whole in one row: test_length_policy.py.)
 SEVEN_HUNDRED = [TEXTS[i % 4].split()[i % 3] for i in range(700)]
 
 
@@ -307,29 +208,6 @@ def test_700_words_through_windowed_dynamic_exports_answer_without_crashing(name
         return
     answer = export.OnDeviceQuestionAnswerer.from_file(path).answer("who lives in paris ?", text)
     assert answer["text"] == text[answer["start"]:answer["end"]]
-
-
-@pytest.mark.parametrize("name", ["classifier", "pair_classifier", "regressor", "embedder"])
-def test_700_words_whole_in_the_file_give_predicts_output(name, models, exported):
-    # The whole text (or pair) in one row, as MediaPipe or an app feeds it: the graph reads the
-    # model's first 32 tokens, a pair trimmed longest-first, as `predict` does. The second texts
-    # differ, so a file that dropped or cut them elsewhere would differ.
-    from kbert.export.tflite import full_rows
-    from kbert.export.verify import predicted_outputs
-
-    model, path = models(name), exported(name, None)
-    spec = model.export_spec()
-    text = " ".join(SEVEN_HUNDRED)
-    x = ([(text, text), ("a dull book", text), (text, "i loved it")] if model.pair_inputs
-         else [text, " ".join(SEVEN_HUNDRED[1:])])
-    rows = full_rows(model, x)
-    assert all(r["ids"].shape[1] > 20 for r in rows) and rows[0]["ids"].shape[1] > 700
-    runner = Interpreter(model_path=str(path)).get_signature_runner()
-    outputs = [runner(**row) for row in rows]
-    expected = predicted_outputs(model, x)
-    for output in spec.output_names:
-        got = np.concatenate([o[output] for o in outputs])
-        np.testing.assert_allclose(got, expected[output], atol=TOLERANCE[None])
 
 
 # ------------------------------------------------------------------------------- short files

@@ -5,8 +5,8 @@ and static wider than the model's length) and MediaPipe (where the task runs the
 within float32's tolerance. The exported graph cuts rows itself (`LengthPolicy.cut`), the way the
 preprocessor packs them, and `verify` feeds whole raw texts.
 
-Every model is fitted at sequence_length 32 on the tiny backbone (64 positions), saved, and its
-exports written once per test session (`once_per_session`); the tests load the saved model."""
+The models and files are the session's (tests/export/zoo.py): every model fitted at sequence_length
+32 on the tiny backbone (64 positions) and saved, each file written once per test session."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from kbert import export
 from kbert.export.litert_runtime import LiteRtModel
 from kbert.export.tflite import full_rows
 from kbert.export.verify import predicted_outputs
-from tests.conftest import WORDS, once_per_session, tiny_task
+from tests.conftest import WORDS
 
 HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 LENGTH = 32      # The models' sequence_length; the tiny encoder has 64 positions.
@@ -40,79 +40,48 @@ def words(count: int, offset: int = 0) -> str:
     return " ".join(WORDS[(offset + 7 * i) % 40] for i in range(count))
 
 
-# Rows of 6, exactly 32 (30 words + [CLS], [SEP]), 47 and 102 tokens (past the 64 positions).
-SINGLES = [words(4), words(LENGTH - 2, 1), words(45, 2), words(100, 3)]
+# Rows of 6, exactly 32 (30 words + [CLS], [SEP]), 47, 102 (past the 64 positions) and 702
+# tokens (past a real BERT's 512 too).
+SINGLES = [words(4), words(LENGTH - 2, 1), words(45, 2), words(100, 3), words(700, 4)]
 # Pairs: short; exactly 32 (15 + 14 + 3); the second past the window; the first past it; both
-# past it; both past the positions; a one-word second text.
+# past it; both past the positions; a one-word second text; a second text of 700 words.
 PAIRS = [(words(3), words(4, 5)), (words(15, 1), words(14, 2)), (words(4, 3), words(45, 4)),
          (words(45, 5), words(4, 6)), (words(40, 7), words(40, 8)), (words(100, 9), words(90, 1)),
-         (words(50, 2), words(1, 3))]
-TRAIN = [words(5, i) for i in range(8)]
-TRAIN_PAIRS = [(words(4, i), words(3, i + 1)) for i in range(8)]
-TAG_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-
-CASES = ("classifier", "pair_classifier", "multi_label", "regressor", "embedder", "tagger", "qa")
+         (words(50, 2), words(1, 3)), (words(4, 6), words(700, 7))]
 # A static twin for each way a file is read (single, pair, pooled vector, windows): the cut is
 # the same graph for the multi-label and regression heads as for the classifier's.
 STATIC_CASES = ("classifier", "pair_classifier", "embedder", "tagger", "qa")
 
 
-def build(name: str):
-    if name == "classifier":
-        model = tiny_task(kbert.TextClassifier, LENGTH, labels=["neg", "pos"])
-        model.fit(TRAIN, ["neg", "pos"] * 4, epochs=1, batch_size=4, seed=0, verbose=0)
-    elif name == "pair_classifier":
-        model = tiny_task(kbert.TextClassifier, LENGTH, labels=["other", "same"])
-        model.fit(TRAIN_PAIRS, ["other", "same"] * 4, epochs=1, batch_size=4, seed=0, verbose=0)
-    elif name == "multi_label":
-        model = tiny_task(kbert.TextClassifier, LENGTH, labels=["PER", "LOC"], multi_label=True)
-        model.fit(TRAIN, [["PER"], ["LOC"]] * 4, epochs=1, batch_size=4, seed=0, verbose=0)
-    elif name == "regressor":
-        model = tiny_task(kbert.TextRegressor, LENGTH)
-        model.fit(TRAIN, [float(i) for i in range(8)], epochs=1, batch_size=4, seed=0, verbose=0)
-    elif name == "embedder":
-        model = tiny_task(kbert.TextEmbedder, LENGTH, pooling="mean", normalize=True)
-    elif name == "tagger":
-        model = tiny_task(kbert.TokenClassifier, LENGTH, labels=TAG_LABELS)
-        sentences = [t.split() for t in TRAIN]
-        model.fit(sentences, [["B-PER"] + ["O"] * (len(s) - 1) for s in sentences], epochs=1,
-                  batch_size=4, seed=0, verbose=0)
-    else:
-        model = tiny_task(kbert.QuestionAnswerer, LENGTH, doc_stride=8)
-        context = words(20)
-        model.fit([{"id": "a", "question": words(3), "context": context,
-                    "answers": [{"text": context.split()[2],
-                                 "answer_start": context.index(context.split()[2])}]}],
-                  epochs=1, batch_size=1, seed=0, verbose=0)
-    return model
+class Files:
+    """A case's exported files (the session's: tests/export/zoo.py), each written on first use:
+    its SavedModel, its dynamic float32 file and a static float32 twin (48 tokens, wider than
+    the model's 32, for a task read in one row; 32 for a windowed one)."""
 
+    def __init__(self, zoo, name: str):
+        self.zoo, self.name = zoo, name
 
-def write_exports(directory: Path) -> dict:
-    for name in CASES:
-        model = build(name)
-        folder = directory / name
-        folder.mkdir()
-        model.save(str(folder / "model.keras"))
-        export.to_saved_model(model, folder / "saved_model")
-        export.to_tflite(model, folder / "dynamic.tflite", metadata=HAS_MEDIAPIPE)
-        if name in STATIC_CASES:
-            windowed = model.export_spec().length_policy(model).windowed
-            export.to_tflite(model, folder / "static.tflite", metadata=HAS_MEDIAPIPE,
-                             sequence_length=LENGTH if windowed else STATIC)
-    return {"cases": list(CASES)}
+    @property
+    def saved_model(self) -> Path:
+        return self.zoo.saved_model(self.name)
+
+    @property
+    def dynamic(self) -> Path:
+        return self.zoo.tflite(self.name)
+
+    @property
+    def static(self) -> Path:
+        model = self.zoo.model(self.name)
+        windowed = model.export_spec().length_policy(model).windowed
+        return self.zoo.tflite(self.name, sequence_length=LENGTH if windowed else STATIC)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """name -> (the saved model loaded back, its export folder)."""
-    directory, _ = once_per_session(tmp_path_factory, "length_policy_exports", write_exports)
-    cache = {}
-
+def exported(zoo):
+    """name -> (the session's model of that task, fitted at sequence_length 32, its `Files`)."""
     def get(name):
-        if name not in cache:
-            cache[name] = (kbert.load_model(str(directory / name / "model.keras")),
-                           directory / name)
-        return cache[name]
+        case = "qa_v1" if name == "qa" else name
+        return zoo.model(case), Files(zoo, case)
     return get
 
 
@@ -136,23 +105,23 @@ def token_id_signature(loaded, rows: list[dict]) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", ["classifier", "pair_classifier", "multi_label", "regressor",
                                   "embedder"])
 def test_every_path_gives_predicts_output_on_inputs_of_every_length(name, exported):
-    model, folder = exported(name)
+    model, files = exported(name)
     spec = model.export_spec()
     x = PAIRS if model.pair_inputs else SINGLES
     rows = full_rows(model, x)
-    assert rows[-2 if model.pair_inputs else -1]["ids"].shape[1] > 64  # Past the positions.
+    assert max(r["ids"].shape[1] for r in rows) > 700  # Past a real BERT's 512 positions.
     expected = predicted_outputs(model, x)
 
-    loaded = tf.saved_model.load(str(folder / "saved_model"))
+    loaded = tf.saved_model.load(str(files.saved_model))
     texts = spec.raw_text(kbert.preprocessing.as_examples(x))
     raw = loaded.signatures["serving_default"](
         **{n: tf.constant(t) for n, t in zip(spec.text_inputs, texts)})
     static = export.device_features(model, x, STATIC)  # What an app packs for a [1, 48] file.
     paths = {"saved_model raw text": {n: raw[n].numpy() for n in spec.output_names},
              "saved_model token ids": token_id_signature(loaded, rows),
-             "litert dynamic": run_rows(folder / "dynamic.tflite", rows)}
+             "litert dynamic": run_rows(files.dynamic, rows)}
     if name in STATIC_CASES:
-        paths["litert static 48"] = run_rows(folder / "static.tflite", static)
+        paths["litert static 48"] = run_rows(files.static, static)
     for path, outputs in paths.items():
         for output in spec.output_names:
             np.testing.assert_allclose(outputs[output], expected[output], atol=FLOAT32,
@@ -162,29 +131,29 @@ def test_every_path_gives_predicts_output_on_inputs_of_every_length(name, export
 @pytest.mark.skipif(not HAS_MEDIAPIPE, reason="pip install --no-deps mediapipe==1.2.2")
 @pytest.mark.parametrize("name", ["classifier", "embedder"])
 def test_mediapipe_gives_predicts_output_on_texts_of_every_length(name, exported):
-    model, folder = exported(name)
+    model, files = exported(name)
     expected = predicted_outputs(model, SINGLES)
     if name == "classifier":
-        scores = export.mediapipe_classify(folder / "dynamic.tflite", SINGLES)
+        scores = export.mediapipe_classify(files.dynamic, SINGLES)
         got = np.array([[s["neg"], s["pos"]] for s in scores])
         np.testing.assert_allclose(got, expected["probability"], atol=FLOAT32)
     else:
-        got = export.mediapipe_embed(folder / "dynamic.tflite", SINGLES)
+        got = export.mediapipe_embed(files.dynamic, SINGLES)
         np.testing.assert_allclose(got, expected["embedding"], atol=FLOAT32)
 
 
 @pytest.mark.parametrize("name", ["classifier", "pair_classifier", "embedder"])
 def test_verify_feeds_whole_texts_and_agrees_with_predict(name, exported):
-    model, folder = exported(name)
+    model, files = exported(name)
     x = PAIRS if model.pair_inputs else SINGLES
-    for file in ("dynamic.tflite", "static.tflite"):
-        report = export.verify(folder / file, x, reference=model, threads=(1,),
+    for file in (files.dynamic, files.static):
+        report = export.verify(file, x, reference=model, threads=(1,),
                                latency_examples=1, mediapipe=name != "pair_classifier"
-                               and HAS_MEDIAPIPE and file == "dynamic.tflite")
+                               and HAS_MEDIAPIPE and file == files.dynamic)
         assert report["max_abs_difference"] < FLOAT32, (file, report)
         assert report.get("mediapipe_max_abs_difference", 0.0) < FLOAT32, report
         assert report.get("mediapipe_min_cosine", 1.0) > 1 - FLOAT32, report
-    saved = export.verify_saved_model(folder / "saved_model", x, reference=model)
+    saved = export.verify_saved_model(files.saved_model, x, reference=model)
     assert saved["max_abs_difference"] < FLOAT32 and \
         saved["token_ids_max_abs_difference"] < FLOAT32, saved
 
@@ -208,16 +177,16 @@ def test_verify_would_see_a_file_that_cuts_elsewhere(exported, tmp_path, monkeyp
 
 # ------------------------------------------------------------------------------- windowed tasks
 def test_a_taggers_exports_read_one_row_as_its_preprocessor_does(exported):
-    model, folder = exported("tagger")
+    model, files = exported("tagger")
     sentences = SINGLES
     features = model.preprocessor([tf.constant(sentences)])
     expected = np.asarray(model.predict_on_batch(features))
     real = features["padding_mask"].numpy().astype(bool)
     rows = full_rows(model, sentences)
-    loaded = tf.saved_model.load(str(folder / "saved_model"))
+    loaded = tf.saved_model.load(str(files.saved_model))
     raw = loaded.signatures["serving_default"](text=tf.constant(sentences))["logits"].numpy()
     by_ids = token_id_signature(loaded, rows)["logits"]
-    dynamic = [LiteRtModel(str(folder / "dynamic.tflite"))(**r)["logits"][0] for r in rows]
+    dynamic = [LiteRtModel(str(files.dynamic))(**r)["logits"][0] for r in rows]
     for i, row in enumerate(real):
         n = row.sum()
         assert n == min(len(sentences[i].split()) + 2, LENGTH)
@@ -228,24 +197,24 @@ def test_a_taggers_exports_read_one_row_as_its_preprocessor_does(exported):
 
 @pytest.mark.skipif(not HAS_MEDIAPIPE, reason="the on-device pipelines read the file's metadata")
 def test_a_taggers_on_device_windows_tag_as_predict_does(exported):
-    model, folder = exported("tagger")
+    model, files = exported("tagger")
     sentences = [s.split() for s in SINGLES]
-    for file in ("dynamic.tflite", "static.tflite"):
-        assert export.OnDeviceTagger(folder / file).tag(sentences) == model.predict(sentences)
+    for file in (files.dynamic, files.static):
+        assert export.OnDeviceTagger(file).tag(sentences) == model.predict(sentences)
 
 
 def test_a_question_answerers_exports_read_one_pair_as_its_preprocessor_does(exported):
-    model, folder = exported("qa")
+    model, files = exported("qa")
     questions, contexts = [a for a, _ in PAIRS], [b for _, b in PAIRS]
     features = model.preprocessor([tf.constant(questions), tf.constant(contexts)])
     expected = np.asarray(model.predict_on_batch(features))
     real = features["padding_mask"].numpy().astype(bool)
     rows = _qa_rows(model, questions, contexts)
-    loaded = tf.saved_model.load(str(folder / "saved_model"))
+    loaded = tf.saved_model.load(str(files.saved_model))
     raw = loaded.signatures["serving_default"](question=tf.constant(questions),
                                                 context=tf.constant(contexts))
     by_ids = token_id_signature(loaded, rows)
-    runner = LiteRtModel(str(folder / "dynamic.tflite"))
+    runner = LiteRtModel(str(files.dynamic))
     dynamic = [runner(**r) for r in rows]
     for i, row in enumerate(real):
         n = row.sum()
@@ -270,14 +239,14 @@ def _qa_rows(model, questions, contexts) -> list[dict]:
 
 @pytest.mark.skipif(not HAS_MEDIAPIPE, reason="the on-device pipelines read the file's metadata")
 def test_a_question_answerers_on_device_windows_answer_as_predict_does(exported):
-    model, folder = exported("qa")
+    model, files = exported("qa")
     # Short questions (a question answerer caps them at max_query_length); contexts of every
     # length, read in windows.
     questions = [words(3, i) for i in range(4)]
     contexts = [words(4), words(29, 1), words(45, 2), words(100, 3)]
     expected = model.answer(questions, contexts)
-    for file in ("dynamic.tflite", "static.tflite"):
-        device = export.OnDeviceQuestionAnswerer.from_file(folder / file)
+    for file in (files.dynamic, files.static):
+        device = export.OnDeviceQuestionAnswerer.from_file(file)
         got = [device.answer(q, c) for q, c in zip(questions, contexts)]
         assert [g["text"] for g in got] == [e["text"] for e in expected], file
 
@@ -285,9 +254,9 @@ def test_a_question_answerers_on_device_windows_answer_as_predict_does(exported)
 # ------------------------------------------------------------------------------- the declaration
 def test_the_length_policy_travels_in_kbert_json_and_a_short_static_file_is_refused(
         exported, tmp_path):
-    model, folder = exported("pair_classifier")
+    model, files = exported("pair_classifier")
     if HAS_MEDIAPIPE:
-        settings = export.file_settings(folder / "dynamic.tflite")
+        settings = export.file_settings(files.dynamic)
         assert settings["window_length"] == LENGTH
         assert settings["length_policy"] == {"sequence_length": LENGTH,
                                              "truncation": "longest_first", "windowed": False,
@@ -332,8 +301,8 @@ JAX_SCRIPT = textwrap.dedent("""
     import sys
     import kbert
     from kbert import export
-    from tests.conftest import tiny_task
-    model = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    from tests.conftest import one_layer_task
+    model = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     model.fit(["a good film", "a bad film"], ["pos", "neg"], epochs=1, batch_size=2, verbose=0)
     for exporter in (lambda: export.to_tflite(model, sys.argv[1] + "/m.tflite", metadata=False),
                      lambda: export.to_saved_model(model, sys.argv[1] + "/sm")):

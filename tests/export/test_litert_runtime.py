@@ -7,7 +7,7 @@ import pytest
 
 import kbert
 from kbert import export
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 pytest.importorskip("mediapipe", reason="to_tflite writes metadata with MediaPipe's writer: "
                                         "pip install --no-deps mediapipe==1.2.2")
@@ -20,7 +20,7 @@ SQUAD = [{"id": str(i), "question": q, "context": c} for i, (q, c) in
 
 @pytest.fixture(scope="module")
 def qa():
-    return tiny_task(kbert.QuestionAnswerer)
+    return one_layer_task(kbert.QuestionAnswerer)
 
 
 def rows(lengths):

@@ -6,7 +6,7 @@ import pytest
 import kbert
 from kbert import export
 from kbert.tasks import lora
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food",
          "the man plays with a dog and the cat sleeps in paris"]
@@ -14,7 +14,7 @@ LABELS = ["pos", "neg", "pos", "neg", "pos"]
 
 
 def fitted(finetuning):
-    model = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    model = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     if finetuning == "lora":
         model.set_finetuning("lora", rank=4)
     model.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=0, verbose=0)
@@ -24,7 +24,7 @@ def fitted(finetuning):
 @pytest.fixture(scope="module")
 def models():
     return {"lora": fitted("lora"), "full": fitted("full"),
-            "untrained": tiny_task(kbert.TextClassifier, labels=["neg", "pos"])}
+            "untrained": one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])}
 
 
 # float32, and int8, whose calibration runs the merged model too. The other precisions are

@@ -3,7 +3,7 @@ import pytest
 import kbert
 from kbert import export
 from kbert.export.verify import length_bucket
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"]
 LABELS = ["pos", "neg", "pos", "neg"]
@@ -11,7 +11,7 @@ LABELS = ["pos", "neg", "pos", "neg"]
 
 @pytest.fixture(scope="module")
 def clf():
-    model = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    model = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     model.fit(TEXTS, LABELS, epochs=1, batch_size=2, verbose=0)
     return model
 

@@ -29,10 +29,10 @@ def run(*args):
     return programs.run("train_qa", *args)
 
 
-def test_v2_run_writes_official_predictions_and_keeps_the_null_threshold(tiny_preset, tmp_path):
+def test_v2_run_writes_official_predictions_and_keeps_the_null_threshold(one_layer_preset, tmp_path):
     data = squad(tmp_path / "squad.json")
     model_dir = tmp_path / "qa"
-    result = run(f"--preset={tiny_preset}", f"--split_file={data}", "--train_articles=3",
+    result = run(f"--preset={one_layer_preset}", f"--split_file={data}", "--train_articles=3",
                  "--sequence_length=16", "--doc_stride=4", "--epochs=1", "--batch_size=4",
                  f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -50,26 +50,26 @@ def test_v2_run_writes_official_predictions_and_keeps_the_null_threshold(tiny_pr
     assert model.null_threshold == metrics["final"]["best_f1_thresh"]
 
 
-def test_answer_not_at_its_start_fails_with_one_line_and_writes_nothing(tiny_preset, tmp_path):
+def test_answer_not_at_its_start_fails_with_one_line_and_writes_nothing(one_layer_preset, tmp_path):
     data = tmp_path / "bad.json"
     data.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": CONTEXT, "qas": [
         {"id": "q1", "question": "who ?", "answers": [{"text": "paris", "answer_start": 3}]}]}]}]}))
     model_dir = tmp_path / "qa"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--model_dir={model_dir}")
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--model_dir={model_dir}")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"error: {data}, field 'question q1, answers[0]': the answer text 'paris' is not at " \
            "answer_start=3" in result.stderr
     assert not model_dir.exists()
 
 
-def test_v1_file_adds_to_the_split_and_evaluation_must_not_share_a_paragraph(tiny_preset,
+def test_v1_file_adds_to_the_split_and_evaluation_must_not_share_a_paragraph(one_layer_preset,
                                                                            tmp_path):
     # The v1.1 file repeats article 0 of the v2.0 file (its answerable questions count once)
     # and adds one article of its own.
     v2 = squad(tmp_path / "v2.json")
     v1 = squad(tmp_path / "v1.json", impossible=False, titles=("article 0", "extra"), days=(0, 9))
     model_dir = tmp_path / "qa"
-    common = [f"--preset={tiny_preset}", f"--split_file={v2}", "--sequence_length=16",
+    common = [f"--preset={one_layer_preset}", f"--split_file={v2}", "--sequence_length=16",
               "--doc_stride=4", "--epochs=1", "--batch_size=4", f"--model_dir={model_dir}"]
     result = run(*common, "--train_articles=3", f"--train_file={v1}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,11 +11,11 @@ def run(*args):
     return programs.run("train_tagger", *args)
 
 
-def test_ner_run_writes_model_and_per_type_metrics(tiny_preset, tmp_path):
+def test_ner_run_writes_model_and_per_type_metrics(one_layer_preset, tmp_path):
     data = tmp_path / "train.txt"
     data.write_text(CONLL)
     model_dir = tmp_path / "ner"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--eval_file={data}",
                  "--sequence_length=16", "--epochs=2", "--batch_size=4", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((model_dir / "metrics.json").read_text())
@@ -25,11 +25,11 @@ def test_ner_run_writes_model_and_per_type_metrics(tiny_preset, tmp_path):
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
 
 
-def test_pos_run_uses_the_second_column_and_reports_accuracy(tiny_preset, tmp_path):
+def test_pos_run_uses_the_second_column_and_reports_accuracy(one_layer_preset, tmp_path):
     data = tmp_path / "train.txt"
     data.write_text(CONLL)
     model_dir = tmp_path / "pos"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--eval_file={data}",
                  "--tag_column=1", "--scheme=none", "--sequence_length=16", "--epochs=1",
                  f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -38,38 +38,38 @@ def test_pos_run_uses_the_second_column_and_reports_accuracy(tiny_preset, tmp_pa
     assert set(metrics["final"]) == {"loss", "accuracy", "macro_f1"}
 
 
-def test_malformed_conll_line_fails_with_one_line_and_writes_nothing(tiny_preset, tmp_path):
+def test_malformed_conll_line_fails_with_one_line_and_writes_nothing(one_layer_preset, tmp_path):
     data = tmp_path / "train.txt"
     data.write_text("Jeremy NNP B-NP B-PER\nlives\n")
     model_dir = tmp_path / "ner"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--model_dir={model_dir}")
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--model_dir={model_dir}")
     assert result.returncode != 0
     assert f"error: {data}, row 2" in result.stderr and "Traceback" not in result.stderr
     assert not model_dir.exists()
 
 
-def test_lora_flags_give_a_lora_tagger_and_its_adapter_file(tiny_preset, tmp_path):
+def test_lora_flags_give_a_lora_tagger_and_its_adapter_file(one_layer_preset, tmp_path):
     data = tmp_path / "train.txt"
     data.write_text(CONLL)
     model_dir = tmp_path / "ner_lora"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--eval_file={data}",
                  "--sequence_length=16", "--epochs=1", "--batch_size=4", "--finetuning=lora",
                  "--lora_rank=2", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     model = kbert.load_model(model_dir / "model.keras")
     assert model.lora.config() == {"rank": 2, "targets": ["query", "value"]}
-    rebuilt = kbert.Task.from_preset(tiny_preset, adapter=str(model_dir / "adapter.lora.h5"))
+    rebuilt = kbert.Task.from_preset(one_layer_preset, adapter=str(model_dir / "adapter.lora.h5"))
     words = [["Jeremy", "lives", "in", "Paris"]]
     assert rebuilt.predict_scores(words)[0].tolist() == model.predict_scores(words)[0].tolist()
 
 
-def test_scheme_none_trains_iob_looking_tags_as_plain_tags(tiny_preset, tmp_path):
+def test_scheme_none_trains_iob_looking_tags_as_plain_tags(one_layer_preset, tmp_path):
     # Issue 33, item 9: --scheme=none had no effect; chunk tags (B-NP, I-NP...) were still
     # decoded and scored as entities.
     data = tmp_path / "train.txt"
     data.write_text(CONLL)
     model_dir = tmp_path / "chunks"
-    result = run(f"--preset={tiny_preset}", f"--train_file={data}", f"--eval_file={data}",
+    result = run(f"--preset={one_layer_preset}", f"--train_file={data}", f"--eval_file={data}",
                  "--tag_column=2", "--scheme=none", "--sequence_length=16", "--epochs=1",
                  f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kbert
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very good and lovely film", "so boring", "not good"]
@@ -48,31 +48,31 @@ def outputs(model, x):
 
 
 CASES = {
-    "classifier": Case(lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"]),
+    "classifier": Case(lambda: one_layer_task(kbert.TextClassifier, labels=["neg", "pos"]),
                        TEXTS, SENTIMENT, outputs),
-    "pair_classifier": Case(lambda: tiny_task(kbert.TextClassifier, labels=["same", "other"]),
+    "pair_classifier": Case(lambda: one_layer_task(kbert.TextClassifier, labels=["same", "other"]),
                             PAIRS, ["same", "other", "same", "other"] * 2, outputs),
-    "multi_label": Case(lambda: tiny_task(kbert.TextClassifier, labels=["PER", "LOC"],
+    "multi_label": Case(lambda: one_layer_task(kbert.TextClassifier, labels=["PER", "LOC"],
                                           multi_label=True),
                         ["jeremy lives in paris", "the dog", "jeremy", "paris and london"] * 2,
                         [["PER", "LOC"], [], ["PER"], ["LOC"]] * 2, outputs),
-    "regressor": Case(lambda: tiny_task(kbert.TextRegressor), PAIRS, [5.0, 0.5, 4.0, 1.0] * 2,
+    "regressor": Case(lambda: one_layer_task(kbert.TextRegressor), PAIRS, [5.0, 0.5, 4.0, 1.0] * 2,
                       outputs),
-    "tagger": Case(lambda: tiny_task(kbert.TokenClassifier, labels=["O", "B-PER", "B-LOC"]),
+    "tagger": Case(lambda: one_layer_task(kbert.TokenClassifier, labels=["O", "B-PER", "B-LOC"]),
                    [["jeremy", "lives", "in", "paris"], ["the", "dog", "sleeps"],
                     ["london", "is", "lovely"]] * 3,
                    [["B-PER", "O", "O", "B-LOC"], ["O", "O", "O"], ["B-LOC", "O", "O"]] * 3,
                    lambda model, x: np.concatenate(model.predict_scores(x))),
-    "qa_v1": Case(lambda: tiny_task(kbert.QuestionAnswerer, sequence_length=24, doc_stride=8),
+    "qa_v1": Case(lambda: one_layer_task(kbert.QuestionAnswerer, sequence_length=24, doc_stride=8),
                   QUESTIONS, None,
                   lambda model, x: model.window_outputs(model.prepare(x))),
-    "qa_v2": Case(lambda: tiny_task(kbert.QuestionAnswerer, sequence_length=24, doc_stride=8,
+    "qa_v2": Case(lambda: one_layer_task(kbert.QuestionAnswerer, sequence_length=24, doc_stride=8,
                                     version_2_with_negative=True, null_threshold=0.5),
                   QUESTIONS + UNANSWERABLE, None,
                   lambda model, x: model.window_outputs(model.prepare(x))),
-    "masked_lm": Case(lambda: tiny_task(kbert.MaskedLM), TEXTS * 4, None,
+    "masked_lm": Case(lambda: one_layer_task(kbert.MaskedLM), TEXTS * 4, None,
                       lambda model, x: model.heldout_loss(x)["loss"], epochs=8),
-    "embedder": Case(lambda: tiny_task(kbert.TextEmbedder, pooling="mean"), TEXTS, None,
+    "embedder": Case(lambda: one_layer_task(kbert.TextEmbedder, pooling="mean"), TEXTS, None,
                      lambda model, x: model.embed(x), trains=False),
 }
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 import kbert
 from kbert.errors import KbertInputError
 from kbert.preprocessing import pipeline
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very very good and lovely film with the man", "so boring", "not good"]
@@ -30,7 +30,7 @@ PAIR_KINDS = ["list", "tuple_of_pairs", "read_table", "dataset", "batched_datase
 
 @pytest.fixture(scope="module")
 def clf():
-    model = tiny_task(kbert.TextClassifier, labels=NAMES)
+    model = one_layer_task(kbert.TextClassifier, labels=NAMES)
     model.fit(TEXTS, IDS, epochs=2, batch_size=4, seed=0, verbose=0)
     return model
 
@@ -101,7 +101,7 @@ def test_validation_data_of_every_kind_is_reported_alike(table):
     reports = []
     for kind in ("list", "dataset", "stream_table"):
         keras.utils.set_random_seed(0)
-        model = tiny_task(kbert.TextClassifier, labels=NAMES)
+        model = one_layer_task(kbert.TextClassifier, labels=NAMES)
         history = model.fit(TEXTS, IDS, epochs=1, batch_size=4, seed=0, verbose=0,
                             validation_data=data_of(kind, False, model, table))
         reports.append({k: v[-1] for k, v in history.history.items() if k.startswith("val_")})
@@ -117,7 +117,7 @@ def test_datasets_that_cannot_be_read_are_refused_with_one_clear_error(clf):
         clf.evaluate_metrics(tf.data.Dataset.from_tensor_slices((TEXTS, IDS)), IDS)
     with pytest.raises(KbertInputError, match="fit needs labels"):
         clf.fit(tf.data.Dataset.from_tensor_slices(TEXTS), verbose=0)
-    tagger = tiny_task(kbert.TokenClassifier, labels=["O", "B-PER", "I-PER"])
+    tagger = one_layer_task(kbert.TokenClassifier, labels=["O", "B-PER", "I-PER"])
     words = tf.data.Dataset.from_tensor_slices(TEXTS)
     for call in (lambda: tagger.predict(words), lambda: tagger.evaluate_metrics(words),
                  lambda: tagger.fit(words, verbose=0)):

@@ -26,7 +26,8 @@ def test_every_task_trains_with_lora_and_only_adapters_and_head_change(name):
     case = CASES[name]
     model = case.make().set_finetuning("lora", rank=4)
     adapters = adapter_ids(model)
-    assert len(adapters) == 2 * 2 * 2  # query and value of 2 layers, A and B each
+    # Query and value of every layer, A and B each.
+    assert len(adapters) == 2 * 2 * model.backbone.num_layers > 0
     head = {id(v) for v in model.weights} - {id(v) for v in model.backbone.weights}
     assert {id(v) for v in model.trainable_variables} <= adapters | head
     before = {id(v): v.numpy().copy() for v in model.weights}

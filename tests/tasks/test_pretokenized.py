@@ -14,7 +14,7 @@ import pytest
 import kbert
 from kbert.errors import KbertInputError
 from kbert.preprocessing import TextPreprocessor, pipeline
-from tests.conftest import tiny_backbone, tiny_task, tiny_tokenizer
+from tests.conftest import tiny_backbone, one_layer_task, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
@@ -78,14 +78,14 @@ def test_bad_arrays_are_refused_naming_the_row_and_field():
 
 
 def test_word_level_tasks_give_outputs_for_arrays_and_refuse_to_decode_them():
-    tagger = tiny_task(kbert.TokenClassifier, sequence_length=16, labels=["O", "B-PER", "I-PER"])
+    tagger = one_layer_task(kbert.TokenClassifier, sequence_length=16, labels=["O", "B-PER", "I-PER"])
     x = features_of(tagger, ["jeremy lives in paris", "the man"])
     tags = np.where(x["padding_mask"] == 1, 0, -1)  # -1: no tag counts there.
     tagger.fit(x, tags, epochs=1, batch_size=2, verbose=0)
     assert tagger.predict(x).shape == (2, 16, 3)  # per-token logits
     with pytest.raises(KbertInputError, match="predict_scores decodes from word lists"):
         tagger.predict_scores(x)
-    mlm = tiny_task(kbert.MaskedLM, sequence_length=16)
+    mlm = one_layer_task(kbert.MaskedLM, sequence_length=16)
     with pytest.raises(KbertInputError, match="masks raw texts itself"):
         mlm.fit(x)
 
@@ -113,7 +113,7 @@ def test_targets_out_of_range_are_refused_naming_the_row():
     multi_hot[3, 0] = 2.0
     assert "row 3, field 'y': multi-hot label outside 0..1" in error(multi_hot, task=multi)
 
-    tagger = tiny_task(kbert.TokenClassifier, sequence_length=16, labels=["O", "B-PER", "I-PER"])
+    tagger = one_layer_task(kbert.TokenClassifier, sequence_length=16, labels=["O", "B-PER", "I-PER"])
     words = features_of(tagger, ["jeremy lives in paris", "the man"])
     tags = np.where(words["padding_mask"] == 1, 0, -1)
     tags[1, 1] = 3
@@ -121,7 +121,7 @@ def test_targets_out_of_range_are_refused_naming_the_row():
                                          "(got 3; -1 marks no target)"
     assert "shape (2, 16)" in error(tags[:, :8], tagger, words)
 
-    qa = tiny_task(kbert.QuestionAnswerer, sequence_length=16)
+    qa = one_layer_task(kbert.QuestionAnswerer, sequence_length=16)
     rows = features_of(qa, ["who lives in paris", "the dog sleeps in london"])
     lengths = rows["padding_mask"].sum(1)
     spans = np.array([[1, 2], [2, lengths[1]]])  # row 1 ends past its last real token
@@ -183,10 +183,11 @@ print(json.dumps({{
 """
 
 
-def test_without_tensorflow_a_jax_task_trains_resumes_saves_and_reloads(tmp_path, tiny_preset):
+def test_without_tensorflow_a_jax_task_trains_resumes_saves_and_reloads(tmp_path,
+                                                                        one_layer_preset):
     model = classifier()
     x = features_of(model, TEXTS)
-    args = {"preset": tiny_preset, "dir": str(tmp_path), "y": LABELS,
+    args = {"preset": one_layer_preset, "dir": str(tmp_path), "y": LABELS,
             "x": {name: value.tolist() for name, value in x.items()}}
     done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW.format(root=str(ROOT)),
                            json.dumps(args)], cwd=ROOT, capture_output=True, text=True,

@@ -3,7 +3,7 @@ import pytest
 
 import kbert
 from kbert.errors import KbertInputError
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 CONTEXT = "jeremy lives in paris and the dog sleeps in london with the cat"
 
@@ -21,7 +21,7 @@ TRAIN = [record("a", "who lives in paris ?", "jeremy"),           # very start o
 
 @pytest.fixture(scope="module")
 def qa():
-    model = tiny_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4,
+    model = one_layer_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4,
                       version_2_with_negative=True)
     model.compile(learning_rate=5e-3, warmup_ratio=0.0)
     model.fit(TRAIN * 8, epochs=30, batch_size=8, seed=0, verbose=0)
@@ -42,7 +42,7 @@ def test_official_scores_for_v1_and_v2_data(qa):
     v2 = qa.evaluate_metrics(TRAIN)
     assert v2["f1"] == 100.0 and v2["HasAns_f1"] == 100.0 and v2["NoAns_f1"] == 100.0
     assert {"exact", "HasAns_exact", "NoAns_exact", "best_f1", "best_f1_thresh"} <= set(v2)
-    v1 = tiny_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4)
+    v1 = one_layer_task(kbert.QuestionAnswerer, sequence_length=16, doc_stride=4)
     report = v1.evaluate_metrics(TRAIN[:3])
     assert set(report) == {"exact_match", "f1"} and 0 <= report["f1"] <= 100
 

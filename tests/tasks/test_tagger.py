@@ -3,7 +3,7 @@ import pytest
 
 import kbert
 from kbert.errors import KbertInputError
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 WORDS = [["jeremy", "lives", "in", "paris"], ["the", "man", "works", "in", "london"],
@@ -14,7 +14,7 @@ TAGS = [["B-PER", "O", "O", "B-LOC"], ["O", "O", "O", "O", "B-LOC"], ["B-PER", "
 
 @pytest.fixture
 def tagger():
-    return tiny_task(kbert.TokenClassifier, labels=LABELS)
+    return one_layer_task(kbert.TokenClassifier, labels=LABELS)
 
 
 def test_learns_word_tags_and_reports_entity_f1(tagger):
@@ -31,7 +31,7 @@ def test_learns_word_tags_and_reports_entity_f1(tagger):
 
 
 def test_every_word_of_a_long_sentence_gets_exactly_one_prediction():
-    tagger = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
+    tagger = one_layer_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
     long_sentence = ("the man plays in london and the dog sleeps in paris and jeremy "
                      "lives in berlin").split()
     prepared = tagger.prepare([long_sentence, ["jeremy"]])
@@ -50,7 +50,7 @@ def test_predictions_are_repaired_iob2(tagger):
 
 
 def test_plain_tag_sets_report_accuracy_only():
-    pos = tiny_task(kbert.TokenClassifier, labels=["DT", "NN", "VBZ"])
+    pos = one_layer_task(kbert.TokenClassifier, labels=["DT", "NN", "VBZ"])
     report = pos.evaluate_metrics([["the", "dog", "sleeps"]], [["DT", "NN", "VBZ"]])
     assert set(report) == {"loss", "accuracy", "macro_f1"}
 
@@ -95,7 +95,7 @@ def test_unknown_tag_in_a_file_names_the_file_and_row(tagger, tmp_path):
 
 
 def test_a_word_longer_than_a_window_is_cut_with_a_warning(caplog):
-    tagger = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
+    tagger = one_layer_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
     with caplog.at_level("WARNING"):
         prepared = tagger.prepare([["jeremy", "un" + "s" * 10]])
     assert "1 words had more than 6 sub-tokens" in caplog.text
@@ -109,7 +109,7 @@ def test_trains_on_mixed_length_batches_by_default():
     tags = TAGS + [["O", "O", "O", "O", "B-LOC", "O", "O", "O", "O", "O", "B-LOC"] * 2]
 
     def trained(**options):
-        model = tiny_task(kbert.TokenClassifier, labels=LABELS)
+        model = one_layer_task(kbert.TokenClassifier, labels=LABELS)
         model.compile(learning_rate=1e-2, warmup_ratio=0.0)
         model.fit(words, tags, epochs=1, batch_size=2, seed=3, verbose=0, **options)
         return model.get_weights()

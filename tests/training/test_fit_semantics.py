@@ -15,7 +15,7 @@ import kbert
 from kbert.preprocessing import pipeline
 from kbert.training import checkpoint
 from kbert.training.checkpoint import read_state
-from tests.conftest import Crash, once_per_session, tiny_task
+from tests.conftest import Crash, once_per_session, one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very good and lovely film", "so boring", "not good"]
@@ -23,7 +23,7 @@ LABELS = ["pos", "neg", "pos", "neg", "neg", "pos", "neg", "neg"]
 
 
 def classifier():
-    return tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    return one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
 
 
 def weights(model):
@@ -142,7 +142,7 @@ def test_compile_total_steps_plans_a_custom_loop():
 
 
 def test_a_tuple_of_two_pairs_is_two_pairs_not_x_and_y():
-    clf = tiny_task(kbert.TextClassifier, labels=["a", "b"])
+    clf = one_layer_task(kbert.TextClassifier, labels=["a", "b"])
     pairs = (("a man plays", "someone plays"), ("a dog runs", "a cat sleeps"))
     np.testing.assert_allclose(clf.predict(pairs), clf.predict(list(pairs)), atol=1e-6)
     assert clf.evaluate_metrics(pairs, ["a", "b"])["accuracy"] in (0.0, 0.5, 1.0)
@@ -151,7 +151,7 @@ def test_a_tuple_of_two_pairs_is_two_pairs_not_x_and_y():
 
 
 def test_a_tuple_of_two_sentences_is_two_sentences_for_a_tagger():
-    tagger = tiny_task(kbert.TokenClassifier, labels=["O", "B-PER"])
+    tagger = one_layer_task(kbert.TokenClassifier, labels=["O", "B-PER"])
     sentences = (["jeremy", "lives"], ["the", "dog", "runs"])
     assert [len(tags) for tags in tagger.predict(sentences)] == [2, 3]
 
@@ -219,9 +219,9 @@ def test_impossible_fit_options_are_refused(options, message):
 def test_streaming_is_refused_by_tasks_that_cannot_stream():
     dataset = tf.data.Dataset.from_tensor_slices((TEXTS, [0] * 8))
     with pytest.raises(ValueError, match="TokenClassifier.fit takes word lists"):
-        tiny_task(kbert.TokenClassifier, labels=["O", "B-PER"]).fit(dataset)
+        one_layer_task(kbert.TokenClassifier, labels=["O", "B-PER"]).fit(dataset)
     with pytest.raises(ValueError, match="MaskedLM.fit takes raw texts"):
-        tiny_task(kbert.MaskedLM).fit(dataset)
+        one_layer_task(kbert.MaskedLM).fit(dataset)
 
 
 # ----------------------------------------------------------------------------- resume

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import programs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
@@ -19,7 +21,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {root!r})
 import keras, kbert
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"] * 4
 LABELS = ["pos", "neg", "pos", "neg"] * 4
@@ -28,7 +30,7 @@ def train(devices, lazy=False):
     strategy = (tf.distribute.MirroredStrategy([f"/cpu:{{i}}" for i in range(devices)])
                 if devices > 1 else tf.distribute.get_strategy())
     with strategy.scope():
-        clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+        clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
         clf.backbone.trainable = True
         # clipnorm this small clips every step: the clip must see the whole batch's gradient.
         clf.compile(learning_rate=1e-3, warmup_ratio=0.0, clipnorm=0.01, lazy_embeddings=lazy)
@@ -46,8 +48,9 @@ print(json.dumps([train(1), train(2), train(2, lazy=True)]))
 def losses():
     """[the run on one device, the run on two, the run on two with lazy embedding updates], from
     one process."""
-    result = subprocess.run([sys.executable, "-c", PROGRAM.format(root=str(ROOT))],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    # A process of its own: the two logical CPU devices must be set before TensorFlow runs an
+    # op (a child of tests/programs.py's server, which has only imported TensorFlow).
+    result = programs.run_code(PROGRAM.format(root=str(ROOT)))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -67,7 +70,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 sys.path.insert(0, {root!r})
 import jax, keras, kbert
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food"] * 4
 LABELS = ["pos", "neg", "pos", "neg"] * 4
@@ -76,7 +79,7 @@ def train(devices):
     if devices > 1:  # The one-device run comes first, before any distribution is set.
         keras.distribution.set_distribution(
             keras.distribution.DataParallel(devices=jax.devices()[:devices]))
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
     clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
     for layer in clf._flatten_layers():
         if isinstance(layer, keras.layers.Dropout):
