@@ -67,9 +67,9 @@ class Crash(keras.callbacks.Callback):
 
 @pytest.fixture
 def tiny_parts():
-    """(backbone, preprocessor) of a tiny random BERT, sequence_length 32."""
+    """(backbone, preprocessor) of a tiny random BERT of one layer, sequence_length 32."""
     keras.utils.set_random_seed(0)
-    return tiny_backbone(), TextPreprocessor(tiny_tokenizer(), sequence_length=32)
+    return tiny_backbone(num_layers=1), TextPreprocessor(tiny_tokenizer(), sequence_length=32)
 
 
 def save_tiny_preset(directory: Path, num_layers: int = 2) -> str:

@@ -3,8 +3,8 @@ files at the paths they name, so the documentation cannot drift from the API: a 
 argument, a removed function or an undefined name fails here.
 
 The only changes made to the code before it runs: the preset ("minilm_l6_uncased" and the
-placeholder "path/to/preset") becomes a tiny KerasHub preset, a stream's 10,000 steps become 2,
-a student's 3 layers 1 (of the tiny preset's 2),
+placeholder "path/to/preset") becomes a tiny KerasHub preset (one layer: what the examples do does
+not depend on depth), a stream's 10,000 steps become 2, a student's 3 layers 1,
 and the one online call (`load_hub_dataset`) reads a local table after binding its arguments
 to the real signature. Blocks run in order in one namespace, as a reader pastes them; the
 block that switches to the JAX backend runs in its own process.
@@ -28,7 +28,7 @@ from tests.conftest import VOCAB, tiny_tokenizer
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SUBSTITUTIONS = {"steps_per_epoch=10_000": "steps_per_epoch=2",  # a tiny stream: ~2 batches
-                 "num_layers=3": "num_layers=1"}  # the tiny preset has 2 layers
+                 "num_layers=3": "num_layers=1"}  # the tiny preset has 1 layer
 
 
 def python_blocks() -> list[str]:
@@ -78,10 +78,11 @@ def write_files(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def readme_preset(tmp_path_factory):
-    """A tiny BERT preset with 512 positions (the README uses windows of 384 and 128)."""
+    """A tiny BERT preset of one layer with 512 positions (the README uses windows of 384 and
+    128)."""
     directory = tmp_path_factory.mktemp("readme") / "tiny_preset"
     keras.utils.set_random_seed(0)
-    keras_hub.models.BertBackbone(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2,
+    keras_hub.models.BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2,
                                   hidden_dim=32, intermediate_dim=64,
                                   max_sequence_length=512).save_to_preset(str(directory))
     tiny_tokenizer().save_to_preset(str(directory))

@@ -11,7 +11,7 @@ import kbert
 from kbert.preprocessing import pipeline
 from kbert.training.checkpoint import TrainingDiverged, read_state
 from kbert.preprocessing import TextPreprocessor
-from tests.conftest import Crash, once_per_session, tiny_backbone, tiny_task, tiny_tokenizer
+from tests.conftest import Crash, once_per_session, one_layer_task, tiny_backbone, tiny_tokenizer
 
 TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food", "the dog",
          "a very very good and lovely film with the man", "so boring", "not good"] * 3
@@ -30,7 +30,7 @@ def test_the_batch_plan_is_fixed_by_seed_and_epoch_and_covers_each_example_once(
 
 
 def train(checkpoint_dir, crash_at=None):
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     clf.compile(learning_rate=1e-3)
     callbacks = [Crash(crash_at)] if crash_at else []
     history = clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=7, verbose=0,
@@ -74,7 +74,7 @@ def test_a_run_resumed_after_a_crash_ends_exactly_like_an_uninterrupted_one(tmp_
 def test_a_checkpoint_from_another_run_is_refused(tmp_path, uninterrupted):
     # A copy of the shared run's checkpoint, so that nothing here can change the original.
     shutil.copytree(uninterrupted["checkpoint_dir"], tmp_path / "run")
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     with pytest.raises(ValueError, match="from another run"):
         clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,
                 checkpoint_dir=str(tmp_path / "run"))
@@ -88,7 +88,7 @@ class Poison(keras.callbacks.Callback):
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 4 \(epoch 1, batch 4\); "
                                                r"the last good checkpoint \(step 2\)"):
         clf.fit(TEXTS, LABELS, epochs=2, batch_size=4, seed=7, verbose=0,
@@ -99,18 +99,18 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
 def other_encoder_classifier():
     """The same architecture and head on an encoder with other weights (another preset)."""
     keras.utils.set_random_seed(1)
-    return kbert.TextClassifier(tiny_backbone(), TextPreprocessor(tiny_tokenizer(), 32),
-                                labels=["neg", "pos"])
+    return kbert.TextClassifier(tiny_backbone(num_layers=1),
+                                TextPreprocessor(tiny_tokenizer(), 32), labels=["neg", "pos"])
 
 
 @pytest.mark.parametrize("make, named", [
-    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], pooling="cls"),
+    (lambda: one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], pooling="cls"),
      "model pooling mean there, cls here"),
-    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"]).set_finetuning(1),
-     "model finetuning full there, 1 here"),
-    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.3),
+    (lambda: one_layer_task(kbert.TextClassifier, labels=["neg", "pos"]).set_finetuning("frozen"),
+     "model finetuning full there, frozen here"),
+    (lambda: one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.3),
      "model dropout 0.1 there, 0.3 here"),
-    (lambda: tiny_task(kbert.TextClassifier, labels=["neg", "pos"], multi_label=True),
+    (lambda: one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], multi_label=True),
      "model multi_label False there, True here"),
     (other_encoder_classifier, "the starting encoder weights"),
 ])
@@ -141,7 +141,7 @@ def test_a_decoding_setting_may_change_on_resume(tmp_path, uninterrupted):
     """A classifier's threshold is read only when decoding (`decoding_settings`): the resumed
     run trains exactly as the uninterrupted one, so it is not refused."""
     shutil.copytree(uninterrupted["checkpoint_dir"], tmp_path / "run")
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], threshold=0.7)
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"], threshold=0.7)
     clf.compile(learning_rate=1e-3)
     clf.fit(TEXTS, LABELS, epochs=3, batch_size=4, seed=7, verbose=0,
             checkpoint_dir=str(tmp_path / "run"))
