@@ -10,10 +10,10 @@ program's module as `__main__`, exactly what `python -m kbert.cli.<program>` run
 imports. TensorFlow's runtime (eager context, thread pools) is created in the child, on first
 use: the server only imports, it runs no op, so fork() copies no running runtime.
 
-What needs a cold interpreter stays a plain subprocess: the installed wheel's console commands,
-the logs a program prints while it imports (kbert.verbosity), another Keras backend (chosen at
-import time), and the scripts/ shims themselves (tests/scripts/test_installed_wheel.py,
-tests/test_quiet.py...).
+What needs a cold interpreter stays a plain subprocess: the installed wheel's console commands
+(tests/scripts/test_installed_wheel.py), a scripts/ shim itself (test_train_classifier.py's
+bad-row test), what a program prints while it imports (kbert.verbosity), and another Keras
+backend (chosen at import time: the JAX tests).
 
 Example:
 >>> done = programs.run("train_classifier", "--train_file=t.tsv", ...)
