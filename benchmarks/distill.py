@@ -9,6 +9,8 @@ latency, each model exported with the defaults (dynamic-range int8, dynamic leng
   python -m benchmarks.distill --task=conll --output_dir=runs/distill > runs/distill/conll.log 2>&1
   # SQuAD v1.1 at the parity budget (benchmarks/parity.py's split and recipe): F1 side by side
   python -m benchmarks.distill --task=squad --names=teacher,distilled --output_dir=runs/distill
+  # Latency alone on this machine: the teacher's architecture and students of 3 and 2 layers
+  python -m benchmarks.distill --task=sst2_latency --output_dir=runs/distill_latency
 
 (From the repository root, as a module: see the package's docstring.)
 
@@ -46,7 +48,8 @@ from absl import app, flags  # noqa: E402
 from kbert.export.verify import one_core  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", "sst2", ["sst2", "conll", "squad"], "Which study.")
+flags.DEFINE_enum("task", "sst2", ["sst2", "conll", "squad", "sst2_latency"], "Which study "
+                  "(sst2_latency: MediaPipe latency of the architectures alone, untrained).")
 flags.DEFINE_string("output_dir", "runs/distill", "Where the models, files and figures go.")
 flags.DEFINE_string("data_dir", str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                     "../shared/data.")
@@ -186,6 +189,37 @@ def sst2(out: Path, data: Path) -> dict:
             mediapipe_latency_ratio=float(np.mean(times[name]) / np.mean(times["teacher"])))
     return {"rows": rows, "dev_examples": len(dev.texts),
             "train_examples": len(train.texts), "teacher_float32_bytes": float32_bytes}
+
+
+def sst2_latency(out: Path, data: Path) -> dict:
+    """MediaPipe latency of the teacher's architecture and of students of 3 and 2 layers
+    (`kbert.distill`), untrained: how long a file takes does not depend on its weights' values,
+    so this measures a machine in minutes, without the study's hours of training. Each file is
+    dynamic-range int8 with dynamic length; the 872 SST-2 dev sentences, alternating."""
+    import numpy as np
+
+    import kbert
+    from kbert import export
+
+    dev = kbert.data.read_table(data / "glue/SST-2/dev.tsv", "sentence", "label")
+    teacher = kbert.TextClassifier.from_preset(FLAGS.preset, labels=["0", "1"], pooling="mean",
+                                               sequence_length=FLAGS.sequence_length or 64)
+    models = {"teacher": teacher, **{f"{n} layers": kbert.distill(teacher, num_layers=n)
+                                     for n in (3, 2)}}
+    files = {}
+    for name, model in models.items():
+        files[name] = out / f"sst2_latency_{name.replace(' ', '_')}.tflite"
+        export.to_tflite(model, files[name], quantization="dynamic")
+    texts = export.normalize_for_mediapipe(files["teacher"], list(dev.texts))
+    with one_core():
+        _, times = mediapipe_alternating(files, texts, FLAGS.latency_examples)
+    rows = {name: {"layers": model.backbone.num_layers,
+                   "mediapipe_mean_ms": float(np.mean(times[name])),
+                   "mediapipe_p95_ms": float(np.percentile(times[name], 95)),
+                   "mediapipe_latency_ratio": float(np.mean(times[name]) /
+                                                    np.mean(times["teacher"]))}
+            for name, model in models.items()}
+    return {"rows": rows, "dev_examples": len(texts)}
 
 
 def mediapipe_alternating(files: dict, texts: list[str], timed: int):
@@ -332,8 +366,8 @@ def main(argv):
     out = Path(FLAGS.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    result = {"sst2": sst2, "conll": conll, "squad": squad}[FLAGS.task](out,
-                                                                         Path(FLAGS.data_dir))
+    study = {"sst2": sst2, "conll": conll, "squad": squad, "sst2_latency": sst2_latency}
+    result = study[FLAGS.task](out, Path(FLAGS.data_dir))
     result.update(task=FLAGS.task, preset=FLAGS.preset, num_layers=FLAGS.num_layers,
                   temperature=FLAGS.temperature, alpha=FLAGS.alpha,
                   student_epochs=FLAGS.student_epochs,
