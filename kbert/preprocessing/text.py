@@ -6,10 +6,22 @@ pipeline, and the model sees only `token_ids`, `padding_mask` and `segment_ids`.
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import json
+
 import keras
 import keras_hub
 
 from kbert.lazy import tf
+
+# Graph functions (tokenize and pack) shared by every preprocessor that tokenizes the same way:
+# a model loaded back, a distilled student and its teacher, a second model of one checkpoint.
+# Tracing a tokenizer's graph takes about a second per kind of input (two for pairs) on CPU,
+# which each new preprocessor paid on its first predict or fit. Keyed by all `_encode` reads
+# (`TextPreprocessor._function_key`); the few most recent are kept.
+_SHARED_FUNCTIONS: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+_SHARED_FUNCTIONS_KEPT = 16
 
 
 def default_bucket_lengths(sequence_length: int, shortest: int = 16) -> list[int]:
@@ -89,11 +101,10 @@ class TextPreprocessor(keras.layers.Layer):
         if tf.executing_eagerly():
             # KerasHub layers return Python lists when called eagerly; run them as a graph.
             # One trace per number of segments, whatever the batch size.
-            if len(segments) not in self._graph_functions:
-                signature = [[tf.TensorSpec([None], tf.string)] * len(segments)]
-                self._graph_functions[len(segments)] = tf.function(self._encode,
-                                                                   input_signature=signature)
-            return self._graph_functions[len(segments)]([tf.convert_to_tensor(t) for t in segments])
+            function = self._graph_function(len(segments), lambda: tf.function(
+                self._encode, input_signature=[[tf.TensorSpec([None], tf.string)] *
+                                               len(segments)]))
+            return function([tf.convert_to_tensor(t) for t in segments])
         return self._encode(segments)
 
     def word_pieces(self, words: list[str]) -> tf.RaggedTensor:
@@ -104,10 +115,41 @@ class TextPreprocessor(keras.layers.Layer):
         >>> pre.word_pieces(["Jeremy", "lives"]).to_list()
         [[6520], [3268]]
         """
-        if "words" not in self._graph_functions:
-            self._graph_functions["words"] = tf.function(
-                self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
-        return self._graph_functions["words"](tf.constant(words, tf.string))
+        function = self._graph_function("words", lambda: tf.function(
+            self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)]))
+        return function(tf.constant(words, tf.string))
+
+    def _graph_function(self, kind, make):
+        """The graph function of `kind` (a number of segments, or "words"): this
+        preprocessor's own, else one traced by a preprocessor that tokenizes the same way
+        (`_SHARED_FUNCTIONS`), else `make()`."""
+        if kind in self._graph_functions:
+            return self._graph_functions[kind]
+        key = self._function_key(kind)
+        function = _SHARED_FUNCTIONS.get(key) if key is not None else None
+        if function is None:
+            function = make()
+        if key is not None:
+            _SHARED_FUNCTIONS[key] = function
+            _SHARED_FUNCTIONS.move_to_end(key)
+            while len(_SHARED_FUNCTIONS) > _SHARED_FUNCTIONS_KEPT:
+                _SHARED_FUNCTIONS.popitem(last=False)
+        self._graph_functions[kind] = function
+        return function
+
+    def _function_key(self, kind) -> tuple | None:
+        """What the graph function of `kind` computes from: the tokenizer's class, config (but
+        its layer name) and vocabulary (which the config leaves out) and the sequence length;
+        None where the vocabulary is not a plain list (nothing is shared then)."""
+        vocabulary = getattr(self.tokenizer, "vocabulary", None)
+        if not isinstance(vocabulary, (list, tuple)):
+            return None
+        tokenizer = type(self.tokenizer)
+        config = {k: v for k, v in self.tokenizer.get_config().items() if k != "name"}
+        config = json.dumps(config, sort_keys=True, default=str)
+        words = hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()
+        return (f"{tokenizer.__module__}.{tokenizer.__qualname__}", config, words,
+                self.sequence_length, kind)
 
     def _encode(self, segments):
         tokens = [self.tokenizer(tf.convert_to_tensor(text)) for text in segments]

@@ -91,3 +91,35 @@ def test_over_long_inputs_are_truncated_with_a_warning_count(caplog):
         encoded = encode(pre, [["a dog", "the good film " * 5, "the film " * 9]])
     assert encoded.truncated == 2 and encoded.lengths.max() == 8
     assert "2 of 3 examples were longer than sequence_length=8 and were truncated" in caplog.text
+
+
+def test_preprocessors_that_tokenize_alike_share_one_traced_graph_and_no_other():
+    """A loaded model or a distilled student tokenizes as the model it came from: its
+    preprocessor reuses that graph instead of tracing the tokenizer again (about a second per
+    kind of input); what changes the ids (vocabulary, casing, length) gets a graph of its own."""
+    import keras_hub
+
+    from kbert.preprocessing import text
+
+    texts = [tf.constant(["The film was great", "dull"])]
+    first = TextPreprocessor(tiny_tokenizer(), sequence_length=32)
+    first.encode(texts)
+    again = TextPreprocessor(tiny_tokenizer(), sequence_length=32)  # As load_model builds it.
+    assert again.tokenizer is not first.tokenizer
+    assert again.encode(texts)[0].to_list() == first.encode(texts)[0].to_list()
+    assert again._graph_functions[1] is first._graph_functions[1]
+
+    swapped = list(VOCAB)
+    swapped[VOCAB.index("film")], swapped[VOCAB.index("great")] = "great", "film"
+    cased = keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=False)
+    others = [TextPreprocessor(keras_hub.models.BertTokenizer(vocabulary=swapped, lowercase=True),
+                               sequence_length=32),
+              TextPreprocessor(cased, sequence_length=32),
+              TextPreprocessor(tiny_tokenizer(), sequence_length=4)]
+    rows = [other.encode(texts)[0].to_list()[0] for other in others]
+    assert rows[0] == ids("[CLS]", "the", "great", "was", "film", "[SEP]")
+    assert rows[1] == ids("[CLS]", "[UNK]", "film", "was", "great", "[SEP]")
+    assert rows[2] == ids("[CLS]", "the", "film", "[SEP]")
+    functions = {id(p._graph_functions[1]) for p in [first, *others]}
+    assert len(functions) == 4
+    assert len(text._SHARED_FUNCTIONS) <= text._SHARED_FUNCTIONS_KEPT
