@@ -12,7 +12,7 @@ from ai_edge_litert.interpreter import Interpreter
 import kbert
 from kbert import export
 from kbert.export import metadata as metadata_module
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 fb = pytest.importorskip(
     "mediapipe.tasks.metadata.metadata_schema_py_generated",
@@ -28,7 +28,7 @@ PROBES = ["the film was great", "a dull boring book", "i loved it", "really bad 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(classifier, plain .tflite, the same with metadata, write_metadata's return value)."""
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     # Trained until its probabilities differ clearly, so comparing top categories means something.
     clf.compile(learning_rate=3e-3, warmup_ratio=0.0)
     clf.fit(TEXTS, ["pos", "neg", "pos", "neg"], epochs=15, batch_size=4, verbose=0)
@@ -165,7 +165,7 @@ def test_pair_or_cased_models_get_metadata_with_a_warning(exported, tmp_path, ca
 
 
 def test_a_regressor_gets_a_score_output_without_labels(tmp_path):
-    reg = tiny_task(kbert.TextRegressor)
+    reg = one_layer_task(kbert.TextRegressor)
     path = tmp_path / "reg.tflite"
     info = export.to_tflite(reg, path)["metadata"]
     meta, packed = embedded(path)
@@ -189,13 +189,13 @@ def test_files_that_are_not_kbert_exports_are_refused(exported, tmp_path):
 
 def test_a_model_whose_labels_or_vocabulary_do_not_match_its_file_is_refused(exported, tmp_path):
     clf, path, _, _ = exported
-    other = tiny_task(kbert.TextClassifier, labels=["a", "b", "c"])
+    other = one_layer_task(kbert.TextClassifier, labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="outputs 2 scores but the model has 3 labels"):
         export.write_metadata(path, other)
-    tagger = tiny_task(kbert.TokenClassifier, labels=["O", "B-PER"])
+    tagger = one_layer_task(kbert.TokenClassifier, labels=["O", "B-PER"])
     with pytest.raises(ValueError, match="expected .* as kbert.export.to_tflite writes"):
         export.write_metadata(path, tagger)
-    mismatched = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    mismatched = one_layer_task(kbert.TextClassifier, labels=["neg", "pos"])
     mismatched.preprocessor.tokenizer = keras_hub.models.BertTokenizer(
         vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "film"], lowercase=True)
     with pytest.raises(ValueError, match="vocabulary has 6 tokens but the encoder embeds"):

@@ -7,7 +7,7 @@ from ai_edge_litert.interpreter import Interpreter
 import kbert
 from kbert import export
 from kbert.tasks.tag_decoding import entity_spans
-from tests.conftest import tiny_task
+from tests.conftest import one_layer_task
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 WORDS = [["jeremy", "lives", "in", "paris"], ["the", "man", "works", "in", "london"],
@@ -18,7 +18,7 @@ LONG = "the man plays in london and the dog sleeps in paris and jeremy lives in 
 
 @pytest.fixture(scope="module")
 def tagger():
-    model = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
+    model = one_layer_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS)
     model.compile(learning_rate=5e-3, warmup_ratio=0.0)
     model.fit(WORDS * 4, TAGS * 4, epochs=10, batch_size=4, seed=0, verbose=0)
     return model
@@ -80,7 +80,7 @@ def test_int8_tagger_calibrates_on_word_lists(tagger, tmp_path):
 
 def test_the_window_stride_and_casing_come_from_the_file(tmp_path):
     # Untrained is enough: the file alone must window the sentence as the model does.
-    strided = tiny_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS, window_stride=3)
+    strided = one_layer_task(kbert.TokenClassifier, sequence_length=8, labels=LABELS, window_stride=3)
     path = tmp_path / "strided.tflite"
     export.to_tflite(strided, path)
     device = export.OnDeviceTagger(path)  # No Keras model, no settings passed.

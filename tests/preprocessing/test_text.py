@@ -78,6 +78,30 @@ def test_inference_batches_follow_the_given_order():
     assert features["padding_mask"].numpy().sum(1).tolist() == [4, 4, 6]
 
 
+def test_inference_batches_pad_as_the_training_pipeline_pads():
+    # The inference batches are padded in NumPy; the training batches by TextPreprocessor.pad
+    # in tf.data: rows, bucket widths, masks and per-token targets (-1 past each row) agree.
+    pre = TextPreprocessor(tiny_tokenizer(), sequence_length=32)
+    firsts = ["a dog", "the man plays with a dog and the cat sleeps in paris and london " * 2,
+              "a cat", "the film was great", "i loved it"]
+    seconds = ["the cat", "a dull book", "the dog runs fast " * 3, "fine", "so boring"]
+    encoded = encode(pre, [firsts, seconds])
+    # One label per token of each row, as a tagger's targets are.
+    per_token = tf.ragged.constant([[k % 3 for k in range(n)] for n in encoded.lengths], tf.int32)
+    for targets in (np.array([0.5, 1.0, 2.0, 3.0, 4.0]), per_token):
+        trained = list(pipeline.training_batches(pre, encoded, targets, 2, shuffle=False,
+                                                 group_by_length=False))
+        inferred = list(pipeline.inference_batches(pre, encoded, 2, targets=targets))
+        assert len(inferred) == len(trained) == 3
+        for (a, a_targets), (b, b_targets) in zip(trained, inferred):
+            assert a.keys() == b.keys()
+            for name in a:
+                np.testing.assert_array_equal(a[name].numpy(), b[name].numpy(), err_msg=name)
+            np.testing.assert_array_equal(a_targets.numpy(), b_targets.numpy())
+            assert a_targets.dtype == b_targets.dtype
+    assert [b["token_ids"].shape[1] for b, _ in inferred] == [32, 32, 16]
+
+
 def test_streaming_batches_accept_an_unbatched_tf_dataset():
     pre = TextPreprocessor(tiny_tokenizer(), sequence_length=32)
     dataset = tf.data.Dataset.from_tensor_slices((["a dog", "the film", "a cat"], [0, 1, 0]))

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_wheel_installed_in_a_fresh_virtualenv_runs_the_training_program(tmp_path,
-                                                                           tiny_preset):
+                                                                           one_layer_preset):
     wheels = tmp_path / "wheels"
     # --no-build-isolation: this virtualenv's setuptools builds it, offline and in seconds.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -36,7 +36,7 @@ def test_a_wheel_installed_in_a_fresh_virtualenv_runs_the_training_program(tmp_p
                                        "a dull book\tneg\n" * 2)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
     result = subprocess.run(
-        [str(venv / "bin" / "kbert-train-classifier"), f"--preset={tiny_preset}",
+        [str(venv / "bin" / "kbert-train-classifier"), f"--preset={one_layer_preset}",
          "--train_file=train.tsv", "--text_column=sentence", "--label_column=label",
          "--sequence_length=16", "--epochs=1", "--batch_size=2", "--model_dir=run"],
         cwd=outside, env=env, capture_output=True, text=True, timeout=600)

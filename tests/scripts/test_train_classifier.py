@@ -33,7 +33,7 @@ def uninterrupted(tmp_path_factory):
     an eval file and checkpoints, run once for the session: the run whose files the first test
     checks and the result the kill -9 test must reproduce."""
     def compute(root):
-        preset = save_tiny_preset(root / "tiny_preset")  # As the tiny_preset fixture writes it.
+        preset = save_tiny_preset(root / "one_layer_preset", num_layers=1)  # one_layer_preset.
         train = root / "train.tsv"
         train.write_text("sentence\tlabel\n" + "the film was great\tpos\na dull book\tneg\n"
                          "i loved it\tpos\nreally bad food\tneg\n" * 2)

@@ -33,7 +33,7 @@ TEXTS = ["the film was great", "a dull book", "i loved it", "really bad food",
 LABELS = ["pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg"]
 args = json.loads(sys.argv[1])
 with distribute.cluster_scope():
-    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0)
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"], dropout=0.0, num_layers=1)
     clf.compile(learning_rate=1e-3, warmup_ratio=0.0)
 for layer in clf._flatten_layers():  # No dropout: every run computes the same function.
     if isinstance(layer, keras.layers.Dropout):
@@ -156,14 +156,14 @@ def test_two_workers_train_as_one_process_and_resume_after_one_is_killed(tmp, si
     assert not list((tmp / "tmp1").glob("kbert-worker*"))
 
 
-def test_the_training_script_takes_the_cluster_from_tf_config(tmp, tiny_preset):
+def test_the_training_script_takes_the_cluster_from_tf_config(tmp, one_layer_preset):
     train = tmp / "train.tsv"
     train.write_text("sentence\tlabel\n" + "".join(
         f"{text}\t{label}\n" for text, label in [("the film was great", 1), ("a dull book", 0),
                                                  ("i loved it", 1), ("really bad food", 0)] * 3))
     def command(model_dir):
         return lambda env: programs.start(
-            "train_classifier", f"--preset={tiny_preset}", f"--train_file={train}",
+            "train_classifier", f"--preset={one_layer_preset}", f"--train_file={train}",
             f"--eval_file={train}", "--text_column=sentence", "--label_column=label",
             "--sequence_length=16", "--epochs=2", "--batch_size=4", "--seed=3",
             "--checkpoint_every=2", f"--model_dir={model_dir}", env=env)
@@ -197,9 +197,9 @@ def test_a_malformed_tf_config_is_one_clear_error(monkeypatch):
     assert distribute.cluster_size() == 1 and distribute.cluster_strategy() is None
 
 
-def script_command(tiny_preset, train, model_dir, *flags):
+def script_command(preset, train, model_dir, *flags):
     """The training program's flags (`kbert-train-classifier`)."""
-    return [f"--preset={tiny_preset}", f"--train_file={train}", "--text_column=sentence",
+    return [f"--preset={preset}", f"--train_file={train}", "--text_column=sentence",
             "--label_column=label", "--sequence_length=16", "--batch_size=2", "--seed=3",
             f"--model_dir={model_dir}", *flags]
 
@@ -225,10 +225,10 @@ def wait_for_line(process, log, text, timeout=300):
         time.sleep(0.5)
 
 
-def test_a_worker_whose_peer_never_starts_gives_up_naming_it(tmp, tiny_preset):
+def test_a_worker_whose_peer_never_starts_gives_up_naming_it(tmp, one_layer_preset):
     ports = free_ports(2)
     log = tmp / "worker0.log"
-    process = start_logged(script_command(tiny_preset, small_table(tmp / "train.tsv"),
+    process = start_logged(script_command(one_layer_preset, small_table(tmp / "train.tsv"),
                                           tmp / "run", "--cluster_timeout=5"), ports, 0, tmp, log)
     process.wait(timeout=300)
     err = log.read_text()
@@ -240,10 +240,10 @@ def test_a_worker_whose_peer_never_starts_gives_up_naming_it(tmp, tiny_preset):
     assert "Traceback" not in err and not (tmp / "run").exists()
 
 
-def test_sigterm_stops_a_worker_waiting_for_its_cluster(tmp, tiny_preset):
+def test_sigterm_stops_a_worker_waiting_for_its_cluster(tmp, one_layer_preset):
     ports = free_ports(2)
     log = tmp / "worker1.log"
-    process = start_logged(script_command(tiny_preset, small_table(tmp / "train.tsv"),
+    process = start_logged(script_command(one_layer_preset, small_table(tmp / "train.tsv"),
                                           tmp / "run"), ports, 1, tmp, log)
     try:
         wait_for_line(process, log, "waiting for worker 0")  # The default timeout is 300 s.
@@ -254,10 +254,10 @@ def test_sigterm_stops_a_worker_waiting_for_its_cluster(tmp, tiny_preset):
     assert process.returncode == -signal.SIGTERM
 
 
-def test_sigterm_stops_a_training_cluster_and_keeps_the_last_checkpoint(tmp, tiny_preset):
+def test_sigterm_stops_a_training_cluster_and_keeps_the_last_checkpoint(tmp, one_layer_preset):
     ports = free_ports(2)
     train = small_table(tmp / "train.tsv", rows=25)  # 100 rows: 50 steps an epoch.
-    command = script_command(tiny_preset, train, tmp / "run", "--epochs=20",
+    command = script_command(one_layer_preset, train, tmp / "run", "--epochs=20",
                              "--checkpoint_every=5")
     logs = [tmp / f"worker{i}.log" for i in range(2)]
     processes = [start_logged(command, ports, i, tmp, logs[i]) for i in range(2)]
