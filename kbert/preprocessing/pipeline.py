@@ -196,10 +196,11 @@ def inference_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, bat
             lengths = encoded.lengths[chosen]
             width = int(buckets[min(np.searchsorted(buckets, max(int(lengths.max()), 1)),
                                     len(buckets) - 1)])
+            lengths = np.minimum(lengths, width)
             ids = np.full((len(chosen), width), pad_id, np.int32)
             segments = np.zeros((len(chosen), width), np.int32)
             mask = np.zeros((len(chosen), width), np.int32)
-            for j, (row, length) in enumerate(zip(chosen, np.minimum(lengths, width))):
+            for j, (row, length) in enumerate(zip(chosen, lengths)):
                 ids[j, :length] = rows[0][row][:length]
                 segments[j, :length] = rows[1][row][:length]
                 mask[j, :length] = 1
@@ -208,8 +209,8 @@ def inference_batches(preprocessor: TextPreprocessor, encoded: EncodedTexts, bat
                 yield features
             elif per_token:
                 labels = np.where(mask > 0, 0, -1).astype(target_rows.dtype)
-                for j, row in enumerate(chosen):
-                    values = target_rows[row][:int(mask[j].sum())]
+                for j, (row, length) in enumerate(zip(chosen, lengths)):
+                    values = target_rows[row][:length]
                     labels[j, :len(values)] = values
                 yield features, labels
             else:
