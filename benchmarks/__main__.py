@@ -8,6 +8,7 @@ Run from the repository root (`python scripts/benchmark.py ...` is the same prog
   KERAS_BACKEND=jax python -m benchmarks --what=gpu --gpu_model=tiny --quick   # smoke, any CPU
   python -m benchmarks --what=dynamic --examples=2000  # dynamic vs static TFLite, MediaPipe
   python -m benchmarks --what=int4 --examples=4000     # ai-edge-quantizer int4 alone
+  python -m benchmarks --what=export                   # TFLite export time, per precision
 
 These need the bench extras (`pip install -e ".[bench]"`: torch 2.13 CPU, transformers,
 onnxruntime, tf2onnx, psutil):
@@ -26,15 +27,16 @@ import os
 import platform
 import shlex
 import sys
+from pathlib import Path
 
 from absl import app, flags
 
-from benchmarks import (append_section, buckets, dynamic_length, gpu, int4, latency, memory,
-                        tokenization, torch_cpu, xla)
+from benchmarks import (append_section, buckets, dynamic_length, export_time, gpu, int4,
+                        latency, memory, tokenization, torch_cpu, xla)
 
 BENCHMARKS = {"xla": xla, "buckets": buckets, "tokenize": tokenization, "gpu": gpu,
               "torch": torch_cpu, "latency": latency, "memory": memory,
-              "dynamic": dynamic_length, "int4": int4}
+              "dynamic": dynamic_length, "int4": int4, "export": export_time}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("what", "xla", sorted(BENCHMARKS), "Which comparison to run.")
@@ -51,7 +53,8 @@ flags.DEFINE_integer("fixed_length", 128, "--what=buckets: the fixed padding len
 flags.DEFINE_string("tokenize_file", "../shared/data/imdb/train.jsonl", "--what=tokenize: JSONL "
                     "with a text field.")
 flags.DEFINE_integer("tokenize_sequence_length", 512, "--what=tokenize: truncation length.")
-flags.DEFINE_integer("repeats", 3, "--what=tokenize: timed repeats (the best counts).")
+flags.DEFINE_integer("repeats", 3, "--what=tokenize: timed repeats (the best counts); "
+                     "--what=export: runs per route and precision (the median counts).")
 flags.DEFINE_list("gpu_batch_sizes", ["32", "128"], "--what=gpu: batch sizes.")
 flags.DEFINE_integer("gpu_sequence_length", 128, "--what=gpu: sequence length.")
 flags.DEFINE_list("gpu_sides", list(gpu.SIDES), "--what=gpu: configurations to run.")
@@ -71,8 +74,20 @@ flags.DEFINE_bool("quick", False, "A short smoke run.")
 flags.DEFINE_string("output", "BENCHMARKS.md", "Markdown file the results are appended to.")
 
 
+def cpu_flags() -> str:
+    """The CPU's vector extensions that int8 and float kernels depend on (AVX2, AVX-512 and its
+    VNNI, AMX), as /proc/cpuinfo lists them; "" where it cannot be read."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return ""
+    wanted = sorted(f for f in flags if f == "avx2" or f.startswith(("avx512", "amx", "avx_vnni")))
+    return ", flags " + " ".join(wanted) if wanted else ""
+
+
 def machine() -> str:
-    cpu = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
+    cpu = (f"{platform.machine()}, {os.cpu_count()} CPU cores{cpu_flags()}, "
+           f"{platform.system()}")
     return cpu + (", the device named in the setup line" if FLAGS.what == "gpu" else ", CPU only")
 
 

@@ -5,7 +5,6 @@ default or static [1, L], with its TFLite metadata written by the same call."""
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -184,17 +183,11 @@ def graph_length(model, sequence_length: int | None) -> tuple[int, bool]:
     return policy.sequence_length, sequence_length > policy.sequence_length
 
 
-def write_token_id_saved_model(model, directory: str, sequence_length: int | None, *,
-                               int4_embeddings: bool = False) -> None:
-    """A SavedModel whose serving_default takes `ids`, `mask`, `segment_ids` int32 [1, L] (or
-    [1, None] when `sequence_length` is None), cut inside the graph to the model's length policy
-    (`LengthPolicy.cut`: the tokens `predict` reads); the TFLite converter freezes its variables
-    into constants (converting the Keras model's concrete function directly leaves resource
-    variables behind). A LoRA model is served merged (`Task.merged`): the file holds plain
-    kernels, as a fully fine-tuned one does. `int4_embeddings`: the word embeddings are traced
-    as int4 rows (`int4_word_embeddings`)."""
-
-    model = model.merged()
+def serving_function(model, sequence_length: int | None):
+    """The Python function a file serves, for `token_id_function` to trace: `ids`, `mask`,
+    `segment_ids` int32 [1, L] in, cut to the model's length policy when the file's length
+    calls for it (`LengthPolicy.cut`: the tokens `predict` reads), the task's
+    `export_spec().outputs` out. `model` is served as it is (`token_id_function` merges LoRA)."""
     spec = model.export_spec()
     policy = spec.length_policy(model)
     _, cut = graph_length(model, sequence_length)
@@ -206,23 +199,55 @@ def write_token_id_saved_model(model, directory: str, sequence_length: int | Non
                         training=False)
         return spec.outputs(outputs)
 
+    return serve
+
+
+def token_id_function(model, sequence_length: int | None, *, int4_embeddings: bool = False):
+    """(the model's token-id serving function, traced; a `tf.Module` holding the variables it
+    reads). The function (`serving_function`) takes `ids`, `mask`, `segment_ids` int32 [1, L]
+    (or [1, None] when `sequence_length` is None) and returns the task's outputs. A LoRA model
+    is served merged (`Task.merged`): the file holds plain kernels, as a fully fine-tuned one
+    does. `int4_embeddings`: the word embeddings are traced as int4 rows
+    (`int4_word_embeddings`).
+
+    The converter takes the function itself (`convert`), freezing the variables it captured.
+    Not `keras.export.ExportArchive` and a SavedModel on disk, as before: the archive walks the
+    model's whole object graph for lookup tables (this graph has none: token ids in) and the
+    converter reads the SavedModel back; the same files now take less than half the time
+    (BENCHMARKS.md, "TFLite export time").
+    """
+    model = model.merged()
     lookup = (int4_word_embeddings(model.backbone) if int4_embeddings
               else contextlib.nullcontext())
-    with lookup:  # Over tracing (add_endpoint) and saving both.
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            "serving_default", serve, input_signature=[
-                tf.TensorSpec([1, sequence_length], tf.int32, name=n) for n in INPUT_NAMES])
-        archive.write_out(directory, verbose=False)
+    signature = [tf.TensorSpec([1, sequence_length], tf.int32, name=n) for n in INPUT_NAMES]
+    with lookup:
+        function = tf.function(serving_function(model, sequence_length), autograph=False,
+                               input_signature=signature).get_concrete_function()
+    holder = tf.Module()
+    holder.captured = list(function.variables)  # Alive (and saved) with the function.
+    return function, holder
 
 
-def convert(saved_model_dir: str, quantization: str | None,
+def write_token_id_saved_model(model, directory: str, sequence_length: int | None, *,
+                               int4_embeddings: bool = False) -> None:
+    """`token_id_function` as a SavedModel (its serving_default), for tools that read one
+    (tf2onnx in benchmarks/latency.py)."""
+    function, holder = token_id_function(model, sequence_length,
+                                         int4_embeddings=int4_embeddings)
+    tf.saved_model.save(holder, directory, signatures={"serving_default": function})
+
+
+def convert(source, quantization: str | None,
             representative: Iterable[dict[str, np.ndarray]] | None = None) -> bytes:
-    """Converts a SavedModel with builtin ops only; `ExportError` if it cannot be done."""
+    """Converts `token_id_function`'s (function, holder), or a SavedModel directory, with
+    builtin ops only; `ExportError` if it cannot be done."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    if isinstance(source, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
+    else:
+        function, holder = source
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -486,11 +511,10 @@ def to_tflite(model, path: str | Path, quantization: str | None = None,
                                           max_calibration_examples)
     masking = (integer_friendly_attention_masks() if quantization == "int8"
                else contextlib.nullcontext())
-    with tempfile.TemporaryDirectory() as tmp:
-        with masking:
-            write_token_id_saved_model(model, tmp, sequence_length,
-                                       int4_embeddings=quantization == "int4")
-        content = convert(tmp, quantization, representative)
+    with masking:
+        traced = token_id_function(model, sequence_length,
+                                   int4_embeddings=quantization == "int4")
+    content = convert(traced, quantization, representative)
     what = f"{model.name} ({quantization or 'float32'})"
     ops = check_deployable(content, what)
     embedded = None

@@ -27,13 +27,17 @@ for jar in ${classpath//:/ }; do
 done
 
 rm -rf "$build" && mkdir -p "$goldens"
+# The compiler (a JVM) and the goldens (Python) need nothing of each other: both at once, the
+# compiler's messages shown after. kotlinc warns on JVM options that new JDKs deprecate; only its
+# own messages matter.
+( kotlinc "$core/src/main/kotlin" -d "$build/core.jar" \
+    && kotlinc "$core/src/test/kotlin" -cp "$build/core.jar:$classpath" -d "$build/tests.jar" ) \
+  > "$build/kotlinc.log" 2>&1 &
+compiler=$!
 python "$core/../tools/write_goldens.py" --out "$goldens" --qa_model "${KBERT_QA_TFLITE:-}"
-
-# kotlinc warns on JVM options that new JDKs deprecate; only its own messages matter.
-kotlinc "$core/src/main/kotlin" -d "$build/core.jar" 2>&1 | grep -v -e '-Xverify' -e '^OpenJDK' || true
+wait "$compiler" || true
+grep -v -e '-Xverify' -e '^OpenJDK' "$build/kotlinc.log" || true
 [[ -f "$build/core.jar" ]] || { echo "the core did not compile" >&2; exit 1; }
-kotlinc "$core/src/test/kotlin" -cp "$build/core.jar:$classpath" -d "$build/tests.jar" 2>&1 \
-  | grep -v -e '-Xverify' -e '^OpenJDK' || true
 [[ -f "$build/tests.jar" ]] || { echo "the tests did not compile" >&2; exit 1; }
 
 tests=$(cd "$core/src/test/kotlin" && grep -l '@Test' -r . | sed 's|^\./||; s|\.kt$||; s|/|.|g' | sort)
