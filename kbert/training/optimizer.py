@@ -172,6 +172,7 @@ class AdamW(keras.optimizers.AdamW):
         if self.lazy_sparse and self.amsgrad:
             raise ValueError("AdamW(lazy_sparse=True) does not support amsgrad.")
         self._lazy_keys = set()  # Variables updated row by row in this step (set in `apply`).
+        self._scalars_of_this_step = None  # dtype -> scalars, while a step's updates are made.
 
     def apply(self, grads, trainable_variables=None):
         grads = summed_over_replicas(list(grads))
@@ -226,16 +227,68 @@ class AdamW(keras.optimizers.AdamW):
         import tensorflow as tf
 
         dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         # A sparse gradient (not `lazy_sparse`) steps every row, as Keras's dense step does.
         gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1,
-            beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=gradient)
+        # The learning rate is the variable's own (LayerwiseAdamW scales it per variable).
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle, grad=gradient,
+                                     lr=tf.cast(learning_rate, dtype), **self._step_scalars(dtype))
+
+    def _step_scalars(self, dtype) -> dict:
+        """`ResourceApplyAdam`'s step-wide scalar arguments in `dtype` (bias-correction powers,
+        betas, epsilon): made once per traced step, by the first variable of that dtype, and
+        shared by every variable's update, instead of the same ops again per variable."""
+        import tensorflow as tf
+
+        cache = self._scalars_of_this_step
+        if cache is not None and dtype in cache:
+            return cache[dtype]
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        scalars = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                       beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype))
+        if cache is not None:
+            cache[dtype] = scalars
+        return scalars
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # One step's updates, once (in the cross-replica context under a strategy): the scalars
+        # every variable's update shares are made by the first update that needs them.
+        self._scalars_of_this_step = {}
+        try:
+            return super()._distributed_tf_update_step(distribution, grads_and_vars,
+                                                       learning_rate)
+        finally:
+            self._scalars_of_this_step = None
+
+    def _apply_weight_decay(self, variables):
+        """Keras's decoupled weight decay (`variable -= variable * weight_decay * lr`, the same
+        ops in the same order), with the learning rate read once per step: Keras's TensorFlow
+        optimizer reads `self.learning_rate`, the whole schedule, once per variable, which
+        put a dozen ops per variable into every traced step (MiniLM: ~100 variables)."""
+        if self.weight_decay is None or keras.backend.backend() != "tensorflow":
+            return super()._apply_weight_decay(variables)
+        import tensorflow as tf
+
+        def decay_all(distribution, variables):
+            factors = {}  # dtype -> (lr, weight decay), made by the first variable needing it
+
+            def decay(variable):
+                if self._use_weight_decay(variable):
+                    if variable.dtype not in factors:
+                        factors[variable.dtype] = (tf.cast(self.learning_rate, variable.dtype),
+                                                   tf.cast(self.weight_decay, variable.dtype))
+                    lr, wd = factors[variable.dtype]
+                    variable.assign_sub(variable * wd * lr)
+
+            for variable in variables:
+                if isinstance(variable, keras.Variable):
+                    variable = variable.value
+                distribution.extended.update(variable, decay, group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            decay_all, self._distribution_strategy, variables)
 
     def _lazy_update_step(self, gradient, variable, learning_rate):
         """Keras's Adam step (epsilon outside the bias correction) and decoupled weight decay
