@@ -122,8 +122,8 @@ def pytest_sessionstart(session):
     a gc.callbacks timer): one worker spent 78 s of its run in 27 full collections. Here the
     imports are frozen out of every collection, young objects are collected every 100k
     allocations (not 700) and a full collection waits for 1000 of those: the same tests in 456 s
-    instead of 496 s, no worker above 1.34 GB (sampled every 10 s). What the tests run is unchanged; an
-    explicit gc.collect() still collects everything."""
+    instead of 496 s, no worker above 1.34 GB (sampled every 10 s). What the tests run is
+    unchanged; an explicit gc.collect() still collects everything."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
