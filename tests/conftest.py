@@ -116,9 +116,8 @@ def once_per_session(tmp_path_factory, name: str, compute):
 def pytest_sessionstart(session):
     """Python's cyclic garbage collector, tuned for a long-lived test process (each xdist
     worker). Every test traces TensorFlow graphs, hundreds of thousands of Python objects, and
-    the default thresholds ran a full collection every few tests over everything alive: the
-    ~530k objects of the TensorFlow/Keras imports each time, and the finalizers of the graphs
-    that had died. Measured on tests/export, tests/training and the README tests (`-n 2`,
+    the default thresholds ran a full collection every few tests over everything alive, the
+    ~530k objects of the TensorFlow/Keras imports among them. Measured on tests/export, tests/training and the README tests (`-n 2`,
     a gc.callbacks timer): one worker spent 78 s of its run in 27 full collections. Here the
     imports are frozen out of every collection, young objects are collected every 100k
     allocations (not 700) and a full collection waits for 1000 of those: the same tests in 456 s
