@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -265,7 +266,12 @@ def fit_stream(model, dataset: tf.data.Dataset, options: FitOptions, callbacks: 
         _plan(model, steps * (o.epochs - o.initial_epoch))
     callbacks = [checkpoint.StopOnNaN(), *callbacks]
     build_for_training(model, train)
-    with unwrapped_input_errors():  # A bad row of a streamed file (stream_table).
+    # unwrapped_input_errors: a bad row of a streamed file (stream_table).
+    with unwrapped_input_errors(), warnings.catch_warnings():
+        # Without steps_per_epoch, an epoch is one pass over the stream, which ends where its
+        # data does (with it, the stream repeats and cannot run out): Keras's "Your input ran
+        # out of data" warning at that end says nothing wrong, as in `predict_stream`.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         return keras.Model.fit(model, train, epochs=o.epochs, callbacks=callbacks,
                                initial_epoch=o.initial_epoch,
                                steps_per_epoch=o.steps_per_epoch, shuffle=False, **keras_kwargs)
