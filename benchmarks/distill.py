@@ -275,14 +275,18 @@ def conll(out: Path, data: Path) -> dict:
         return kbert.TokenClassifier.from_preset(FLAGS.preset, labels=labels,
                                                  sequence_length=length)
 
-    def fit_with(epochs):
-        return lambda m: m.fit(train, epochs=epochs, batch_size=32, seed=0, verbose=2)
+    def fit_with(epochs, learning_rate=None):
+        def fit(model):
+            if learning_rate:
+                model.compile(learning_rate=learning_rate)
+            return model.fit(train, epochs=epochs, batch_size=32, seed=0, verbose=2)
+        return fit
 
     path_of = lambda name: out / f"conll_{name}.keras"  # noqa: E731
     models = {"teacher": trained("teacher", path_of("teacher"), base,
                                  fit_with(FLAGS.teacher_epochs or 2))}
     models.update(students(models["teacher"][0], base, path_of,
-                           fit_with(FLAGS.student_epochs)))
+                           fit_with(FLAGS.student_epochs, FLAGS.student_learning_rate)))
     rows, runners = {}, {}
     teacher_tags = models["teacher"][0].predict(valid.words)
     for name, (model, info) in models.items():

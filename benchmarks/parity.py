@@ -369,19 +369,14 @@ def reference_model_and_loop(args: dict, model, batch_of) -> tuple[float, list[f
     return run["seconds"], run["epoch_loss"]
 
 
-def reference_tagging(args: dict) -> dict:
+def tagging_io(tokenizer, labels: list[str], length: int):
+    """(encode, predict) of a transformers token classifier, first sub-token labelled:
+    `encode(sentences, tags=None)` gives (tokenizer output, targets with -100 elsewhere, or
+    None); `predict(model, sentences)` gives (each word's tag, words cut off staying "O"; how
+    many sentences were cut). Shared by this harness and the distillation study's reference."""
     import torch
-    import transformers
 
-    torch.set_num_threads(args["threads"])
-    torch.manual_seed(args["seed"])
-    (words, tags), (test_words, test_tags) = tagging_data(args)
-    labels = sorted({t for s in tags for t in s} | {t for s in test_tags for t in s})
     index = {label: i for i, label in enumerate(labels)}
-    tokenizer = transformers.AutoTokenizer.from_pretrained(args["checkpoint"])
-    model = transformers.AutoModelForTokenClassification.from_pretrained(
-        args["checkpoint"], num_labels=len(labels))
-    length = args["sequence_length"]
 
     def encode(sentences, sentence_tags=None):
         enc = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=length,
@@ -397,6 +392,48 @@ def reference_tagging(args: dict) -> dict:
                 previous = word
         return enc, targets
 
+    def predict(model, test_words):
+        predicted, cut = [], 0
+        with torch.inference_mode():
+            for i in range(0, len(test_words), 64):
+                sentences = test_words[i:i + 64]
+                enc, _ = encode(sentences)
+                best = model(**enc).logits.argmax(-1).numpy()
+                for row, sentence in enumerate(sentences):
+                    tags_out, previous = ["O"] * len(sentence), None  # Words cut off stay "O".
+                    for position, word in enumerate(enc.word_ids(row)):
+                        if word is not None and word != previous:
+                            tags_out[word] = labels[best[row, position]]
+                        previous = word
+                    cut += sum(1 for w in enc.word_ids(row) if w is not None) < len(sentence)
+                    predicted.append(tags_out)
+        return predicted, cut
+
+    return encode, predict
+
+
+def tagging_scores(test_tags, predicted, labels) -> dict:
+    """`tag_report`, and for IOB tags `f1_repaired` (predictions through `to_iob2`)."""
+    iob = any(label.startswith("B-") for label in labels)
+    report = tag_report(test_tags, predicted, iob)
+    if iob:
+        report["f1_repaired"] = tag_report(test_tags, [to_iob2(t) for t in predicted], True)["f1"]
+    return report
+
+
+def reference_tagging(args: dict) -> dict:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args["threads"])
+    torch.manual_seed(args["seed"])
+    (words, tags), (test_words, test_tags) = tagging_data(args)
+    labels = sorted({t for s in tags for t in s} | {t for s in test_tags for t in s})
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args["checkpoint"])
+    model = transformers.AutoModelForTokenClassification.from_pretrained(
+        args["checkpoint"], num_labels=len(labels))
+    encode, predict = tagging_io(tokenizer, labels, args["sequence_length"])
+
     def batch_of(rows):
         enc, targets = encode([words[i] for i in rows], [tags[i] for i in rows])
         return {**enc, "labels": targets}
@@ -404,28 +441,33 @@ def reference_tagging(args: dict) -> dict:
     steps_per_epoch = math.ceil(len(words) / args["batch_size"])
     seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(words)}, model,
                                                    batch_of)
-    predicted, cut = [], 0
-    with torch.inference_mode():
-        for i in range(0, len(test_words), 64):
-            sentences = test_words[i:i + 64]
-            enc, _ = encode(sentences)
-            best = model(**enc).logits.argmax(-1).numpy()
-            for row, sentence in enumerate(sentences):
-                tags_out, previous = ["O"] * len(sentence), None  # Words cut off stay "O".
-                for position, word in enumerate(enc.word_ids(row)):
-                    if word is not None and word != previous:
-                        tags_out[word] = labels[best[row, position]]
-                    previous = word
-                cut += sum(1 for w in enc.word_ids(row) if w is not None) < len(sentence)
-                predicted.append(tags_out)
-    iob = any(label.startswith("B-") for label in labels)
-    report = tag_report(test_tags, predicted, iob)
-    if iob:
-        report["f1_repaired"] = tag_report(test_tags, [to_iob2(t) for t in predicted], True)["f1"]
+    predicted, cut = predict(model, test_words)
     return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",
             "seconds": seconds, "steps": steps_per_epoch * args["epochs"],
-            "epoch_loss": epoch_loss, **report, "truncated_eval_sentences": cut,
+            "epoch_loss": epoch_loss, **tagging_scores(test_tags, predicted, labels),
+            "truncated_eval_sentences": cut,
             "data": data_fingerprint(words, tags, test_words, test_tags)}
+
+
+def sequence_io(tokenizer, length: int):
+    """(encode, predict) of a transformers sequence model: `encode(rows, texts, pairs)` gives
+    the tokenizer's padded batch of those rows; `predict(model, texts, pairs)` every row's
+    logits (batches of 64). Shared by this harness and the distillation study's reference."""
+    import torch
+
+    def encode(rows, text, pair):
+        return tokenizer([text[i] for i in rows], [pair[i] for i in rows] if pair else None,
+                         truncation=True, max_length=length, padding=True, return_tensors="pt")
+
+    def predict(model, texts, pairs):
+        outputs = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), 64):
+                rows = range(i, min(i + 64, len(texts)))
+                outputs.append(model(**encode(rows, texts, pairs)).logits.numpy())
+        return np.concatenate(outputs)
+
+    return encode, predict
 
 
 def reference_sequence(args: dict) -> dict:
@@ -444,11 +486,7 @@ def reference_sequence(args: dict) -> dict:
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
         args["checkpoint"], num_labels=1 if regression else len(names),
         problem_type="regression" if regression else "single_label_classification")
-
-    def encode(rows, text, pair):
-        return tokenizer([text[i] for i in rows], [pair[i] for i in rows] if pair else None,
-                         truncation=True, max_length=args["sequence_length"], padding=True,
-                         return_tensors="pt")
+    encode, predict = sequence_io(tokenizer, args["sequence_length"])
 
     def batch_of(rows):
         targets = (torch.tensor([float(labels[i]) for i in rows]) if regression else
@@ -458,12 +496,7 @@ def reference_sequence(args: dict) -> dict:
     steps_per_epoch = math.ceil(len(texts) / args["batch_size"])
     seconds, epoch_loss = reference_model_and_loop({**args, "train_rows": len(texts)}, model,
                                                    batch_of)
-    outputs = []
-    with torch.inference_mode():
-        for i in range(0, len(test_texts), 64):
-            rows = range(i, min(i + 64, len(test_texts)))
-            outputs.append(model(**encode(rows, test_texts, test_pairs)).logits.numpy())
-    outputs = np.concatenate(outputs)
+    outputs = predict(model, test_texts, test_pairs)
     predicted = (outputs[:, 0].tolist() if regression else [names[j] for j in outputs.argmax(-1)])
     true = [float(v) for v in test_labels] if regression else test_labels
     return {"framework": f"transformers {transformers.__version__} + PyTorch {torch.__version__}",

@@ -99,11 +99,12 @@ def training_steps(model, batches: Iterable[dict], optimizer, schedule, *,
 
 def fit(model, batch_of: Callable, rows: int, *, batch_size: int, epochs: int,
         learning_rate: float, seed: int, epsilon: float = EPSILON,
-        warmup_ratio: float = WARMUP_RATIO) -> dict:
+        warmup_ratio: float = WARMUP_RATIO, forward: Callable | None = None) -> dict:
     """Trains `model` for `epochs` over `rows` training rows, batches of row indices in a random
     order drawn anew each epoch from a generator seeded with `seed` (the last batch smaller);
     `batch_of(indices)` gives a batch's keyword inputs with `labels` (tokenized as drawn,
-    padded to its longest row, as DataCollatorWithPadding does). Leaves the model in eval mode.
+    padded to its longest row, as DataCollatorWithPadding does). `forward` replaces the model's
+    call as in `training_steps` (a loss of its own: distillation). Leaves the model in eval mode.
 
     Returns {"seconds": training wall time, "steps", "epoch_loss": each epoch's mean loss,
     "last_loss": the last step's}.
@@ -122,7 +123,7 @@ def fit(model, batch_of: Callable, rows: int, *, batch_size: int, epochs: int,
                    for step in range(steps_per_epoch)]
         total = 0.0
         for indices, loss in zip(batches, training_steps(model, map(batch_of, batches),
-                                                         optimizer, schedule)):
+                                                         optimizer, schedule, forward=forward)):
             total += float(loss) * len(indices)
         epoch_loss.append(total / rows)
     model.eval()
