@@ -29,15 +29,24 @@ __version__ = "0.1.0"
 
 
 def load_model(path: str) -> Task:
-    """Loads a model saved with `model.save(path)`, preprocessor and label names included.
+    """Loads a model saved with `model.save(path)`, preprocessor and label names included; a
+    folder is read as the programs write one (its model.keras). A path with no saved model is
+    `KbertInputError` naming it (the programs' one `error:` line, not Keras's traceback).
 
     Example:
     >>> clf.save("model.keras")
     >>> kbert.load_model("model.keras").predict_labels(["a gripping film"])
+    >>> kbert.load_model("runs/sst2")                   # runs/sst2/model.keras
     """
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras")):
+        path = os.path.join(path, "model.keras")
+    if not os.path.isfile(path):
+        raise KbertInputError("no saved model here (a .keras file written by model.save, or "
+                              "a folder holding model.keras)", source=str(path))
     model = keras.saving.load_model(path)
     if not isinstance(model, Task):
-        raise ValueError(f"{path} holds a {type(model).__name__}, not a kbert task model.")
+        raise KbertInputError(f"holds a {type(model).__name__}, not a kbert task model",
+                              source=str(path))
     return model
 
 

@@ -77,6 +77,14 @@ def test_students_are_exported_beside_their_teacher_as_a_menu(tiny_preset, tmp_p
     table = (out / "export_report.md").read_text()
     assert "| agreement with the teacher |" in table and "| % of float32 |" in table
     assert "| small (1 layers) int4 (MediaPipe, 1 core) | dynamic |" in table
+    # A --students entry with no model is one line naming it, before any file is written.
+    missing = programs.run(
+        "export_model", f"--model_dir={tmp_path / 'run'}", f"--students={tmp_path / 'gone'}",
+        f"--output_dir={tmp_path / 'export2'}", f"--eval_file={data}", "--text_column=sentence",
+        "--label_column=label", "--variants=float32", "--nosaved_model")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr, missing.stderr[-3000:]
+    assert f"error: {tmp_path / 'gone' / 'model.keras'}: no saved model here" in missing.stderr
+    assert not (tmp_path / "export2").exists()
 
 
 def test_a_tagger_gets_its_saved_model_and_on_device_check(tiny_preset, tmp_path):

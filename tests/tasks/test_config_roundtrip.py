@@ -111,3 +111,16 @@ def test_a_loaded_model_from_before_modes_were_recorded_keeps_its_frozen_encoder
     config["backbone"]["config"]["trainable"] = False
     old = kbert.TextClassifier.from_config(config)
     assert old.finetuning == "frozen" and trainable_paths(old) == trainable_paths(clf)
+
+
+def test_load_model_names_a_path_without_a_model_and_reads_a_programs_folder(tmp_path):
+    """Every program loads through kbert.load_model: a wrong --model_dir, --teacher or
+    --students is one `error:` line naming the path (KbertInputError), not Keras's traceback."""
+    with pytest.raises(kbert.KbertInputError, match=r"nowhere\.keras: no saved model here"):
+        kbert.load_model(tmp_path / "nowhere.keras")
+    with pytest.raises(kbert.KbertInputError, match="no saved model here"):
+        kbert.load_model(tmp_path)  # A folder without model.keras.
+    clf = tiny_task(kbert.TextClassifier, labels=["neg", "pos"])
+    clf.save(tmp_path / "model.keras")
+    loaded = kbert.load_model(tmp_path)  # What the programs write: <model_dir>/model.keras.
+    assert type(loaded) is kbert.TextClassifier and loaded.get_config() == clf.get_config()
