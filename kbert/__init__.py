@@ -40,7 +40,7 @@ def load_model(path: str) -> Task:
     """
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras")):
         path = os.path.join(path, "model.keras")
-    if not os.path.isfile(path):
+    if "://" not in str(path) and not os.path.isfile(path):  # (Keras reads gs:// itself.)
         raise KbertInputError("no saved model here (a .keras file written by model.save, or "
                               "a folder holding model.keras)", source=str(path))
     model = keras.saving.load_model(path)

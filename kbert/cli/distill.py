@@ -37,7 +37,8 @@ from kbert.training.run import train_and_evaluate
 
 FLAGS = flags.FLAGS
 define_data_flags()
-flags.DEFINE_string("teacher", None, "The fine-tuned model to distil (model.keras).")
+flags.DEFINE_string("teacher", None, "The fine-tuned model to distil (a model.keras, or the "
+                    "model_dir holding one).")
 flags.mark_flag_as_required("teacher")
 flags.DEFINE_integer("num_layers", None, "The student's transformer layers (fewer than the "
                      "teacher's); default: half the teacher's.")
