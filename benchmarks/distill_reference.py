@@ -105,6 +105,7 @@ def train_three(args, model_class, num_labels: int, batch_of, rows: int) -> dict
 
 
 def sst2(args) -> dict:
+    import torch
     import transformers
 
     columns = ("sentence", "label", None)
@@ -113,7 +114,6 @@ def sst2(args) -> dict:
     dev_texts, _, dev_labels = parity.read_tsv(f"{args.data_dir}/glue/SST-2/dev.tsv", *columns)
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.checkpoint)
     encode, predict = parity.sequence_io(tokenizer, args.sequence_length)
-    import torch
 
     def batch_of(rows):
         return {**encode(rows, texts, None),
